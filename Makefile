@@ -1,0 +1,76 @@
+# Two commands matter: `make demo` (a full hibernate and wake cycle, offline) and `make test` (every test).
+# Both build the virtual environments they need under .venvs/ and reuse them on later runs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENVS := .venvs
+UV := $(VENVS)/uv/bin/uv
+DEV := $(VENVS)/dev
+SAM := $(VENVS)/sam
+# The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
+AIRFLOW_VERSIONS ?= 2.10.5 2.11.2
+airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
+LAMBDA_PYTHON := 3.13
+SAM_CLI_VERSION := 1.170.0
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_XRAY_SDK_ENABLED := false
+export POWERTOOLS_TRACE_DISABLED := true
+export UV_LINK_MODE := copy
+
+.PHONY: help env demo test lint test-aws test-airflow test-e2e bench clean
+
+help:
+	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
+	@echo "make test   run every test (lint, template, state machines, handlers, engine on each Airflow, end to end)"
+	@echo "make bench  measure export and restore throughput and memory (see README)"
+
+$(UV):
+	python3 -m venv $(VENVS)/uv
+	$(VENVS)/uv/bin/pip install --quiet --disable-pip-version-check uv
+
+$(DEV)/.done: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(LAMBDA_PYTHON))" $(DEV)
+	$(UV) pip install --quiet --python $(DEV)/bin/python -e '.[dev]'
+	touch $@
+
+$(SAM)/.done: | $(UV)
+	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(LAMBDA_PYTHON))" $(SAM)
+	$(UV) pip install --quiet --python $(SAM)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+# One environment per Airflow version: Airflow itself, the project (engine and CLI), and the test tools.
+$(VENVS)/airflow-%/.done: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
+	$(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
+	    "apache-airflow[postgres]==$*" -e . pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5"
+	touch $@
+
+env: $(DEV)/.done $(SAM)/.done $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
+	@scripts/ensure-postgres
+
+lint: $(DEV)/.done
+	$(DEV)/bin/ruff check .
+	$(DEV)/bin/ruff format --check .
+
+test: env
+	@rm -rf .test-results && mkdir -p .test-results
+	@status=0; \
+	$(DEV)/bin/ruff check . || status=1; \
+	PATH="$(CURDIR)/$(SAM)/bin:$$PATH" SAM_CLI="$(CURDIR)/$(SAM)/bin/sam" \
+	    $(DEV)/bin/pytest tests/aws --junitxml=.test-results/aws.xml -p no:cacheprovider || status=1; \
+	for v in $(AIRFLOW_VERSIONS); do \
+	    $(VENVS)/airflow-$$v/bin/pytest tests/airflow --junitxml=.test-results/airflow-$$v.xml -p no:cacheprovider || status=1; \
+	done; \
+	$(DEV)/bin/python scripts/test-summary .test-results/*.xml || status=1; \
+	exit $$status
+
+demo: env
+	$(DEV)/bin/python -m mwaa_hibernate_sandbox.demo $(DEMO_ARGS)
+
+bench: env
+	$(VENVS)/airflow-$(lastword $(AIRFLOW_VERSIONS))/bin/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENVS) .aws-sam .test-results .sandbox

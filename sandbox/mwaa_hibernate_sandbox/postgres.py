@@ -1,0 +1,120 @@
+"""A throwaway PostgreSQL cluster for tests, benchmarks and the sandbox.
+
+The server binaries are usually installed with no server running; `initdb` refuses to run as root,
+so as root the cluster is created and run as the `postgres` system user. The cluster lives in a
+temporary folder, listens on loopback only with trust authentication, and is tuned for speed over
+durability (fsync off): it holds nothing that must survive a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVER_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c listen_addresses=127.0.0.1")
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server binaries here: run `scripts/ensure-postgres` (or install postgresql)."""
+
+
+def find_bin_dir() -> Path:
+    """The folder holding initdb and pg_ctl: PATH first, then Debian's /usr/lib/postgresql/<n>/bin."""
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(os.path.realpath(on_path)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if candidates:
+        return Path(candidates[-1]).parent
+    raise PostgresUnavailable("PostgreSQL server binaries not found: run scripts/ensure-postgres, or install postgresql")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class PostgresCluster:
+    """A running cluster. `url(db)` gives a SQLAlchemy URL; databases are created and dropped on demand."""
+
+    root: Path
+    port: int
+    bin_dir: Path
+    _run_as: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, root: Path | None = None) -> PostgresCluster:
+        bin_dir = find_bin_dir()
+        root = Path(root or tempfile.mkdtemp(prefix="mwaa-hibernate-pg-"))
+        run_as = "postgres" if os.geteuid() == 0 else None
+        if run_as:
+            user = pwd.getpwnam(run_as)
+            os.chown(root, user.pw_uid, user.pw_gid)
+        cluster = cls(root=root, port=_free_port(), bin_dir=bin_dir, _run_as=run_as)
+        data = root / "data"
+        cluster._run(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        cluster._run(
+            [
+                "pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+                "-o", f"-p {cluster.port} -k {root} {SERVER_SETTINGS}", "start",
+            ]
+        )  # fmt: skip
+        return cluster
+
+    def _run(self, argv: list[str]) -> None:
+        cmd = [str(self.bin_dir / argv[0]), *argv[1:]]
+        if self._run_as:
+            cmd = ["runuser", "-u", self._run_as, "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
+
+    def dsn(self, database: str = "postgres") -> str:
+        """A libpq connection string (for psycopg2.connect or psql)."""
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg2  # imported here so the module loads where psycopg2 is absent
+
+        conn = psycopg2.connect(self.dsn())
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    def create_database(self, name: str) -> str:
+        self._admin(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._run(["pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
