@@ -1,0 +1,167 @@
+"""Run a real Airflow installation from its own virtual environment: CLI, scheduler and web server.
+
+Used by the engine and DAG tests (one instance per test database), the benchmark, and the MWAA
+stand-in (one instance per emulated environment). Airflow always runs in child processes with their
+own environment variables, so the caller needs neither Airflow installed nor its configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+# Scheduler settings that make a local instance react in seconds rather than minutes, on two cores.
+FAST_SCHEDULER = {
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+    "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+    "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
+    "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+}
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.5, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; raise TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class AirflowInstance:
+    """One Airflow home with its metadata database. Processes started here are stopped by `stop()`."""
+
+    home: Path
+    db_url: str
+    dags_folder: Path
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
+
+    @property
+    def executor(self) -> str:
+        return "SequentialExecutor" if self.db_url.startswith("sqlite") else "LocalExecutor"
+
+    def env(self) -> dict[str, str]:
+        home = str(self.home)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # Loopback only: anonymous REST calls act as Admin, as InvokeRestApi callers do on MWAA.
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.default",
+            "AIRFLOW__WEBSERVER__AUTH_ROLE_PUBLIC": "Admin",
+            "AIRFLOW__WEBSERVER__WORKERS": "1",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": "mwaa-hibernate-local",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": f"{home}/logs",
+            "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            **FAST_SCHEDULER,
+            **self.extra_env,
+        }
+        return env
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run `airflow <args>`; on failure raise with Airflow's own output."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [str(self.bin_dir / "airflow"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result
+
+    def migrate(self) -> None:
+        self.cli("db", "migrate")
+
+    def python(self, code: str, *, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run Python code in this instance's interpreter and environment (for seeding with Airflow's ORM)."""
+        result = subprocess.run(
+            [str(self.bin_dir / "python"), "-c", code],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"python snippet failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        """Start a long-running Airflow component (`scheduler`, `webserver`, `triggerer`) in its own group."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.home / f"{name}.out", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        proc = subprocess.Popen(
+            [str(self.bin_dir / "airflow"), name, *args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._procs[name] = proc
+        return proc
+
+    def start_scheduler(self) -> subprocess.Popen:
+        return self.start("scheduler")
+
+    def start_webserver(self, port: int, *, timeout: float = 120) -> str:
+        """Start the web server on loopback and wait until its REST API answers; return the API base URL."""
+        self.start("webserver", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1")
+        base = f"http://127.0.0.1:{port}/api/v1"
+
+        def healthy() -> bool:
+            proc = self._procs["webserver"]
+            if proc.poll() is not None:
+                raise RuntimeError(f"webserver exited ({proc.returncode}); see {self.home / 'webserver.out'}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                    return resp.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_until(healthy, timeout=timeout, what=f"the Airflow web server on port {port}")
+        return base
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop every component started here (the whole process group, gunicorn workers included)."""
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
