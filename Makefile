@@ -19,7 +19,7 @@ export AWS_XRAY_SDK_ENABLED := false
 export POWERTOOLS_TRACE_DISABLED := true
 export UV_LINK_MODE := copy
 
-.PHONY: help env demo test lint test-aws test-airflow test-e2e bench clean
+.PHONY: help env demo test lint bench diagram clean
 
 help:
 	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
@@ -71,6 +71,9 @@ demo: env
 
 bench: env
 	$(VENVS)/airflow-$(lastword $(AIRFLOW_VERSIONS))/bin/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+diagram:
+	scripts/render-diagram
 
 clean:
 	rm -rf $(VENVS) .aws-sam .test-results .sandbox

@@ -1,0 +1,26 @@
+"""Demo DAG: kept paused by its owners; the restore must bring it back paused."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.decorators import dag, task
+
+DAG_ID = "demo_quarterly_report"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="@quarterly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["demo"],
+)
+def demo_quarterly_report():
+    @task
+    def build_report() -> str:
+        return "report built"
+
+    build_report()
+
+
+demo_quarterly_report()
