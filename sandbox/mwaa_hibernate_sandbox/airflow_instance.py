@@ -7,7 +7,10 @@ own environment variables, so the caller needs neither Airflow installed nor its
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,6 +32,17 @@ FAST_SCHEDULER = {
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
 }
+
+
+# REST API authentication: HTTP basic auth against a FAB user that `create_api_user()` makes. The
+# "default" backend with a public Admin role answers /health but refuses (403) or fails (500) on
+# /dags in Airflow 2.10, because the FAB auth manager ignores [webserver] auth_role_public. The
+# session backend keeps the web UI usable for a person looking at a kept sandbox.
+API_AUTH_BACKENDS = (
+    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+    "airflow.providers.fab.auth_manager.api.auth.backend.session"
+)
+API_USER = "admin"
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.5, what: str = "condition"):
@@ -53,7 +67,10 @@ class AirflowInstance:
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
     fernet_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # A fresh password per instance: the web server listens on loopback only, but other local users exist.
+    api_password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
+    _logs: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def executor(self) -> str:
@@ -70,9 +87,8 @@ class AirflowInstance:
             "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
             "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            # Loopback only: anonymous REST calls act as Admin, as InvokeRestApi callers do on MWAA.
-            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.default",
-            "AIRFLOW__WEBSERVER__AUTH_ROLE_PUBLIC": "Admin",
+            # Loopback only, basic auth as the Admin user from create_api_user() (InvokeRestApi acts as Admin on MWAA).
+            "AIRFLOW__API__AUTH_BACKENDS": API_AUTH_BACKENDS,
             "AIRFLOW__WEBSERVER__WORKERS": "1",
             "AIRFLOW__WEBSERVER__SECRET_KEY": "mwaa-hibernate-local",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": f"{home}/logs",
@@ -101,6 +117,18 @@ class AirflowInstance:
     def migrate(self) -> None:
         self.cli("db", "migrate")
 
+    def create_api_user(self) -> None:
+        """Create the Admin user the REST API is called as (after `migrate()`; `api_headers()` carries it)."""
+        self.cli(
+            "users", "create", "--username", API_USER, "--password", self.api_password, "--role", "Admin",
+            "--email", "admin@localhost", "--firstname", "Local", "--lastname", "Admin",
+        )  # fmt: skip
+
+    def api_headers(self) -> dict[str, str]:
+        """HTTP headers that authenticate a REST API call as the user from `create_api_user()`."""
+        token = base64.b64encode(f"{API_USER}:{self.api_password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
     def python(self, code: str, *, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run Python code in this instance's interpreter and environment (for seeding with Airflow's ORM)."""
         result = subprocess.run(
@@ -118,7 +146,7 @@ class AirflowInstance:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         """Start a long-running Airflow component (`scheduler`, `webserver`, `triggerer`) in its own group."""
         self.home.mkdir(parents=True, exist_ok=True)
-        log = open(self.home / f"{name}.out", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self.home / f"{name}.out", "ab")  # noqa: SIM115 - kept open for the child's lifetime, closed by stop()
         proc = subprocess.Popen(
             [str(self.bin_dir / "airflow"), name, *args],
             env=self.env(),
@@ -127,6 +155,7 @@ class AirflowInstance:
             start_new_session=True,
         )
         self._procs[name] = proc
+        self._logs[name] = log
         return proc
 
     def start_scheduler(self) -> subprocess.Popen:
@@ -151,17 +180,26 @@ class AirflowInstance:
         return base
 
     def stop(self, timeout: float = 20) -> None:
-        """Stop every component started here (the whole process group, gunicorn workers included)."""
+        """Stop every component started here: the whole process group, gunicorn workers and task runners included.
+
+        A group leader that exits on SIGTERM can leave children behind (a task runner mid-task), so each
+        group gets a final SIGKILL once its leader is gone.
+        """
         for proc in self._procs.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
         for proc in self._procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
         self._procs.clear()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+    def running(self, name: str) -> bool:
+        """Whether the component started as `name` is still alive."""
+        proc = self._procs.get(name)
+        return proc is not None and proc.poll() is None
