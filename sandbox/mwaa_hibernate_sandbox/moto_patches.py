@@ -14,6 +14,10 @@ state machines of this project cannot run in moto:
 - aws-sdk error names come out as ``mwaa.ResourceNotFoundException``; AWS documents the
   ``ServiceName.ErrorName`` form in PascalCase (``Mwaa.``, ``S3.``), which is what the ASL matches.
 - JSONata is wired to a stubbed JVM bridge; we evaluate it with the pure-Python ``jsonata-python``.
+- A ``.waitForTaskToken`` task with ``HeartbeatSeconds`` loses a callback that arrives before the wait
+  begins (the task's Lambda returns after the DAG already answered): moto only looks at the outcome
+  after a heartbeat wakes it, so the task times out although it succeeded. We check the outcome first
+  and keep checking while waiting for heartbeats.
 
 moto's Lambda runs functions in Docker, which is not available here. ``LambdaRouter`` replaces
 ``LambdaFunction._invoke_lambda`` so an invocation (direct, or from a state machine) imports the real
@@ -31,6 +35,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -139,6 +144,28 @@ def _evaluate_jsonata(expression: str) -> Any:
         raise moto_jsonata.JSONataException("UNKNOWN", str(exc)) from exc
 
 
+# How often a callback task waiting for heartbeats looks for an outcome that arrived meanwhile.
+_CALLBACK_POLL_SECONDS = 0.05
+
+
+def _wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpoint):
+    """Like moto's, but an outcome that is already there (or arrives between heartbeats) is never missed."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimedOut
+
+    beat = heartbeat_endpoint._next_heartbeat_event
+    deadline = time.monotonic() + heartbeat_endpoint._heartbeat_seconds
+    while env.is_running():
+        outcome = callback_endpoint.get_outcome()
+        if outcome is not None:
+            return outcome
+        if beat.wait(timeout=_CALLBACK_POLL_SECONDS):
+            beat.clear()
+            deadline = time.monotonic() + heartbeat_endpoint._heartbeat_seconds
+        elif time.monotonic() >= deadline:
+            return HeartbeatTimedOut()
+    return None
+
+
 @contextlib.contextmanager
 def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
     """Apply the interpreter fixes for the duration of the block (a test, or a sandbox's lifetime)."""
@@ -147,6 +174,9 @@ def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
     )
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
@@ -168,6 +198,11 @@ def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
                 StepFunctionsParserBackend,
                 "start_execution",
                 _make_named_start(StepFunctionsParserBackend.start_execution),
+            )
+        )
+        patch(
+            mock.patch.object(
+                StateTaskServiceCallback, "_wait_for_task_token_heartbeat", _wait_for_task_token_heartbeat
             )
         )
         patch(mock.patch.dict(aws_sdk._SERVICE_ERROR_NAMES, AWS_SDK_ERROR_PREFIXES))
