@@ -1,0 +1,45 @@
+"""Moving secret columns between Airflow's Fernet encryption and the snapshot's data key, row by row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mwaa_hibernate_engine.cipher import SecretBox
+from mwaa_hibernate_engine.classification import TablePolicy
+from mwaa_hibernate_engine.fernet import AirflowFernet
+
+TRUE_TEXT = ("t", "true")  # boolean as PostgreSQL text: 'true' from ::text, 't' from COPY
+
+
+def _stored_encrypted(value: str, flag: str | None) -> bool:
+    if flag is None:  # trigger.kwargs: Airflow treats a value starting with "{" as not encrypted
+        return not value.startswith("{")
+    return flag in TRUE_TEXT
+
+
+def seal_row(
+    row: list[str | None], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox, what: str
+) -> None:
+    """In place: decrypt each secret with the source's Fernet key (if Airflow encrypted it), seal it with `box`."""
+    index = {c: i for i, c in enumerate(columns)}
+    for column, flag_column in policy.secrets:
+        value = row[index[column]]
+        if value is None:
+            continue
+        flag = row[index[flag_column]] if flag_column else None
+        plain = fernet.decrypt(value, what=f"{what}.{column}") if _stored_encrypted(value, flag) else value
+        row[index[column]] = box.seal(plain)
+
+
+def reseal_row(
+    row: list[str | None], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox
+) -> None:
+    """In place: open each sealed secret and store it the way Airflow would with the target's Fernet key."""
+    index = {c: i for i, c in enumerate(columns)}
+    for column, flag_column in policy.secrets:
+        value = row[index[column]]
+        if value is None:
+            continue
+        row[index[column]] = fernet.encrypt(box.open(value))
+        if flag_column:
+            row[index[flag_column]] = "true" if fernet.encrypts else "false"

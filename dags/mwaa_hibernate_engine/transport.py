@@ -1,0 +1,167 @@
+"""The one interface between the engine and a metadata database: read tables out, write them in.
+
+Everything above this module (export, restore planning, verification) talks to a session object, not
+to a driver. Airflow 2 tasks reach the database directly (`PostgresTransport`); an Airflow 3 route,
+where task code has no database access, would implement the same two session protocols over an
+endpoint running inside the API server, and nothing else would change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+from mwaa_hibernate_engine.errors import UnsupportedDatabase
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# Session settings that fix the text form of every value, so a file written under one server
+# configuration reads back identically under another (time zone, date style, float digits, bytea).
+CANONICAL_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+}
+# Rows fetched per round trip by the Python codec path (secret tables): bounded memory.
+FETCH_ROWS = 2000
+
+
+class ExportSession(Protocol):
+    """One consistent read of the whole database (REPEATABLE READ, READ ONLY)."""
+
+    dialect: str
+
+    def alembic_revision(self) -> str | None: ...
+
+    def copy_out(self, select_sql: str, params: dict[str, Any], sink: Any) -> int:
+        """Write the query's rows as CSV with a header into `sink`; return the row count."""
+        ...
+
+    def text_rows(self, select_sql: str, params: dict[str, Any]) -> Iterator[tuple[str | None, ...]]:
+        """The query's rows, every column as PostgreSQL text or None, streamed."""
+        ...
+
+
+class RestoreSession(Protocol):
+    """One read-write transaction; commits only when the block exits cleanly."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> int: ...
+
+    def query(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def copy_in(self, table: str, columns: Sequence[str], source: BinaryIO) -> int:
+        """Load CSV with a header from `source` into `table`; return the row count."""
+        ...
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresTransport:
+    """psycopg2 on the SQLAlchemy engine's pool: COPY both ways, server-side cursors for the rest."""
+
+    dialect = "postgresql"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        fairy = self.engine.raw_connection()
+        conn = getattr(fairy, "dbapi_connection", None) or fairy.connection  # SQLAlchemy 2.x / 1.4
+        try:
+            conn.rollback()  # start from a clean transaction whatever the pool left
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            fairy.close()
+
+    @staticmethod
+    def _settle(cur: Any) -> None:
+        for name, value in CANONICAL_SETTINGS.items():
+            cur.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+    @contextlib.contextmanager
+    def export_session(self) -> Iterator[_PgExport]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._settle(cur)
+            yield _PgExport(conn)
+
+    @contextlib.contextmanager
+    def restore_session(self) -> Iterator[_PgRestore]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            self._settle(cur)
+            yield _PgRestore(conn)
+            conn.commit()
+
+
+class _PgExport:
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._cursors = 0
+
+    def alembic_revision(self) -> str | None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT version_num FROM alembic_version")
+            row = cur.fetchone()
+        return row[0] if row else None
+
+    def copy_out(self, select_sql: str, params: dict[str, Any], sink: Any) -> int:
+        with self.conn.cursor() as cur:
+            query = cur.mogrify(select_sql, params).decode()
+            cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)", sink)
+            return cur.rowcount
+
+    def text_rows(self, select_sql: str, params: dict[str, Any]) -> Iterator[tuple[str | None, ...]]:
+        self._cursors += 1
+        with self.conn.cursor(name=f"mwaa_hibernate_{self._cursors}") as cur:
+            cur.itersize = FETCH_ROWS
+            cur.execute(select_sql, params)
+            yield from cur
+
+
+class _PgRestore:
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.rowcount
+
+    def query(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def copy_in(self, table: str, columns: Sequence[str], source: BinaryIO) -> int:
+        cols = ", ".join(quote(c) for c in columns)
+        with self.conn.cursor() as cur:
+            cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER)", source)
+            return cur.rowcount
+
+
+def transport_for(engine: Engine) -> PostgresTransport:
+    """The transport for the engine's database; UnsupportedDatabase otherwise."""
+    name = engine.dialect.name
+    if name == "postgresql" and engine.dialect.driver == "psycopg2":
+        return PostgresTransport(engine)
+    raise UnsupportedDatabase(
+        f"the snapshot engine supports PostgreSQL through psycopg2 (MWAA's metadata database), not "
+        f"{name}+{engine.dialect.driver}: use a postgresql+psycopg2:// URL"
+    )
