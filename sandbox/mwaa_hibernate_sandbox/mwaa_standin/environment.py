@@ -1,0 +1,280 @@
+"""One emulated MWAA environment: its stored configuration, its status, and the real Airflow behind it.
+
+The slow work (database, `airflow db migrate`, scheduler, web server) runs in a worker thread per
+operation, so the API answers at once and GetEnvironment reports the status as it moves:
+CREATING -> AVAILABLE | CREATE_FAILED, UPDATING -> AVAILABLE | UPDATE_FAILED, DELETING -> gone.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import shutil
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..airflow_instance import AirflowInstance, wait_until
+from ..postgres import _free_port
+from .databases import Databases
+from .errors import AirflowSideError
+
+logger = logging.getLogger(__name__)
+
+# The repository's DAG folder, the default content of every environment's DAG folder.
+REPOSITORY_DAGS = Path(__file__).resolve().parents[3] / "dags"
+# Generous for two shared cores: migrate (~6 s), the admin user (~5 s), web server start (~12 s).
+STARTUP_TIMEOUT_SECONDS = 300
+# Values MWAA fills in when CreateEnvironment leaves them out (MWAA API reference, CreateEnvironment).
+CREATE_DEFAULTS: dict[str, Any] = {
+    "EnvironmentClass": "mw1.small",
+    "MaxWorkers": 10,
+    "MinWorkers": 1,
+    "Schedulers": 2,
+    "MinWebservers": 2,
+    "MaxWebservers": 2,
+    "WebserverAccessMode": "PRIVATE_ONLY",
+    "EndpointManagement": "SERVICE",
+    "WeeklyMaintenanceWindowStart": "SUN:03:30",
+}
+# LoggingConfiguration modules and the suffix of the CloudWatch log group MWAA creates for each.
+LOG_MODULES = {
+    "DagProcessingLogs": "DAGProcessing",
+    "SchedulerLogs": "Scheduler",
+    "TaskLogs": "Task",
+    "WebserverLogs": "WebServer",
+    "WorkerLogs": "Worker",
+}
+# Airflow settings the stand-in owns; AirflowConfigurationOptions cannot override them (MWAA blocks them too).
+PROTECTED_OPTIONS = ("database.", "core.dags_folder", "core.executor", "core.fernet_key", "api.auth_backends")
+
+
+@dataclass
+class StandInSettings:
+    """What every environment of one stand-in shares."""
+
+    airflow_bin: Path
+    state_dir: Path
+    airflow_version: str
+    dags_folder: Path = REPOSITORY_DAGS
+    extra_dags: tuple[Path, ...] = ()
+    # Environment for the Airflow processes: typically moto's AWS_ENDPOINT_URL, dummy credentials, a region.
+    airflow_env: Mapping[str, str] = field(default_factory=dict)
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Environment:
+    """An environment's record and lifecycle; the slow methods run in the environment's worker thread."""
+
+    def __init__(self, name: str, request: Mapping[str, Any], settings: StandInSettings, databases: Databases) -> None:
+        self.name = name
+        self.settings = settings
+        self.databases = databases
+        self.config: dict[str, Any] = {**CREATE_DEFAULTS, **copy.deepcopy(dict(request))}
+        self.config.setdefault("AirflowVersion", settings.airflow_version)
+        self.status = "CREATING"
+        self.created_at = utc_now()
+        self.last_update: dict[str, Any] = {
+            "Status": "PENDING",
+            "CreatedAt": self.created_at,
+            "Source": "CreateEnvironment",
+        }
+        suffix = uuid.uuid4().hex[:8]
+        self.database_name = f"mwaa_{name.lower().replace('-', '_')}_{suffix}"
+        self.home = settings.state_dir / "environments" / f"{name}-{suffix}"
+        self.instance: AirflowInstance | None = None
+        self.database_url: str | None = None
+        self.webserver_port = _free_port()
+        self.queue_id = uuid.uuid4().hex[:12]
+        self._closing = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    # ----- what GetEnvironment shows -----
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:airflow:{self.settings.region}:{self.settings.account}:environment/{self.name}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}/api/v1"
+
+    def describe(self) -> dict[str, Any]:
+        region, account = self.settings.region, self.settings.account
+        described = copy.deepcopy(self.config)
+        described["LoggingConfiguration"] = self._logging_output()
+        described.setdefault("Tags", {})
+        described.update(
+            Name=self.name,
+            Arn=self.arn,
+            Status=self.status,
+            CreatedAt=self.created_at,
+            LastUpdate=copy.deepcopy(self.last_update),
+            # A URL a person can open while the sandbox runs (MWAA gives its own hostname here).
+            WebserverUrl=f"http://127.0.0.1:{self.webserver_port}",
+            ServiceRoleArn=f"arn:aws:iam::{account}:role/aws-service-role/airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA",
+            CeleryExecutorQueue=f"arn:aws:sqs:{region}:{account}:airflow-celery-{self.queue_id}",
+        )
+        return described
+
+    def _logging_output(self) -> dict[str, Any]:
+        given = self.config.get("LoggingConfiguration") or {}
+        output = {}
+        for module, suffix in LOG_MODULES.items():
+            settings = {"Enabled": False, "LogLevel": "INFO", **given.get(module, {})}
+            group = (
+                f"arn:aws:logs:{self.settings.region}:{self.settings.account}:log-group:airflow-{self.name}-{suffix}"
+            )
+            output[module] = {**settings, "CloudWatchLogGroupArn": group}
+        return output
+
+    # ----- lifecycle (each runs in a worker thread) -----
+
+    def run_in_background(self, work: Callable[[], None]) -> None:
+        self._worker = threading.Thread(target=work, name=f"mwaa-standin-{self.name}", daemon=True)
+        self._worker.start()
+
+    def provision(self, failure: str | None) -> None:
+        """CreateEnvironment's work: database, DAG folder, migrate, scheduler, web server; then AVAILABLE."""
+        try:
+            if failure is not None:
+                raise AirflowSideError(failure)
+            self.database_url = self.databases.create(self.database_name)
+            self.instance = AirflowInstance(
+                home=self.home,
+                db_url=self.database_url,
+                dags_folder=self.home / "dags",
+                bin_dir=self.settings.airflow_bin,
+                extra_env=self.airflow_env(),
+            )
+            self._sync_dags()
+            self._check_open()
+            self.instance.migrate()
+            self._check_open()
+            self.instance.create_api_user()
+            self._start_airflow()
+        except Exception as error:  # any failure becomes CREATE_FAILED, as on MWAA
+            self._fail("CREATE_FAILED", error, injected=failure is not None)
+            return
+        self._succeed()
+
+    def restart(self, changes: Mapping[str, Any], failure: str | None) -> None:
+        """UpdateEnvironment's work: apply the changes, re-sync DAGs, restart scheduler and web server."""
+        try:
+            if failure is not None:
+                raise AirflowSideError(failure)
+            assert self.instance is not None, "only an AVAILABLE environment is updated"
+            self.instance.stop()
+            self._merge(changes)
+            self.instance.extra_env = self.airflow_env()
+            self._sync_dags()
+            self._check_open()
+            self._start_airflow()
+        except Exception as error:  # any failure becomes UPDATE_FAILED, as on MWAA
+            self._fail("UPDATE_FAILED", error, injected=failure is not None)
+            return
+        self._succeed()
+
+    def teardown(self) -> None:
+        """DeleteEnvironment's work (and the stand-in's shutdown): stop Airflow, drop the database, remove files."""
+        self._closing.set()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=self.settings.startup_timeout)
+        if self.instance is not None:
+            self.instance.stop()
+        if self.database_url is not None:
+            self.databases.drop(self.database_name)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # ----- helpers -----
+
+    def airflow_env(self) -> dict[str, str]:
+        env = dict(self.settings.airflow_env)
+        for key, value in (self.config.get("AirflowConfigurationOptions") or {}).items():
+            if key.startswith(PROTECTED_OPTIONS) or "." not in key:
+                logger.warning("environment %s: Airflow option %s is managed by the stand-in; ignored", self.name, key)
+                continue
+            section, option = key.split(".", 1)
+            env[f"AIRFLOW__{section.upper()}__{option.upper()}"] = str(value)
+        env["AIRFLOW_ENV_NAME"] = self.name
+        return env
+
+    def _merge(self, changes: Mapping[str, Any]) -> None:
+        for key, value in changes.items():
+            if key == "NetworkConfiguration":
+                self.config[key] = {**self.config.get(key, {}), **value}
+            elif key == "LoggingConfiguration":
+                self.config[key] = {**self.config.get(key, {}), **copy.deepcopy(value)}
+            elif key != "WorkerReplacementStrategy":
+                self.config[key] = copy.deepcopy(value)
+
+    def _sync_dags(self) -> None:
+        """Copy the DAG folder and the extra DAGs in, as MWAA syncs DagS3Path from S3."""
+        target = self.home / "dags"
+        target.mkdir(parents=True, exist_ok=True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for source in (self.settings.dags_folder, *self.settings.extra_dags):
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+
+    def _start_airflow(self) -> None:
+        instance = self.instance
+        assert instance is not None
+        instance.start_scheduler()
+        self._check_open()
+        instance.start_webserver(self.webserver_port, timeout=self.settings.startup_timeout)
+        wait_until(self._ready, timeout=self.settings.startup_timeout, what=f"environment {self.name} to be ready")
+
+    def _ready(self) -> bool:
+        """The scheduler heartbeats and the REST API answers an authenticated call, as MWAA's health checks need."""
+        self._check_open()
+        instance = self.instance
+        assert instance is not None
+        if not instance.running("scheduler"):
+            raise AirflowSideError(f"the scheduler exited; see {instance.home / 'scheduler.out'}")
+        request = urllib.request.Request(f"{self.api_url}/health", headers=instance.api_headers())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                health = json.load(response)
+            dags = urllib.request.Request(f"{self.api_url}/dags?limit=1", headers=instance.api_headers())
+            with urllib.request.urlopen(dags, timeout=5) as response:
+                api_ok = response.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return api_ok and health.get("scheduler", {}).get("status") == "healthy"
+
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise AirflowSideError("the environment is being deleted")
+
+    def _succeed(self) -> None:
+        self.status = "AVAILABLE"
+        self.last_update = {**self.last_update, "Status": "SUCCESS"}
+        logger.info("environment %s is AVAILABLE (Airflow REST API %s)", self.name, self.api_url)
+
+    def _fail(self, status: str, error: Exception, *, injected: bool) -> None:
+        if self.instance is not None and status == "CREATE_FAILED":
+            self.instance.stop()
+        if self._closing.is_set():
+            return
+        code = "INCORRECT_CONFIGURATION" if injected else "INTERNAL_ERROR"
+        self.status = status
+        self.last_update = {
+            **self.last_update,
+            "Status": "FAILED",
+            "Error": {"ErrorCode": code, "ErrorMessage": str(error)},
+        }
+        logger.warning("environment %s is %s: %s", self.name, status, error)
