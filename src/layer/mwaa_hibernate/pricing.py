@@ -248,14 +248,19 @@ def live_prices(*, environment_class: str, region: str, client: PricingClient | 
     )
 
 
+def _default_client() -> PricingClient:
+    """The Price List API client, built only when a live price is asked for."""
+    import boto3
+
+    return boto3.client("pricing", region_name=PRICING_API_REGION)
+
+
 def _mwaa_products(*, region: str, client: PricingClient | None) -> list[dict[str, Any]]:
     """Every AmazonMWAA product of one region, following NextToken; botocore errors become one sentence."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if client is None:
-        import boto3
-
-        client = boto3.client("pricing", region_name=PRICING_API_REGION)
+        client = _default_client()
     request: dict[str, Any] = {
         "ServiceCode": MWAA_SERVICE_CODE,
         "Filters": [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}],
