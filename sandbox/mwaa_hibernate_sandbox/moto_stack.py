@@ -349,6 +349,45 @@ def _placeholder_zip(module: str) -> bytes:
     return buffer.getvalue()
 
 
+# The key id "deployed" by nominal_physical (a real one is chosen by KMS).
+NOMINAL_KEY_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def _no_clients(service: str) -> Any:
+    raise StackDeployError(f"nominal_physical creates nothing, yet something asked for a {service} client")
+
+
+def nominal_physical(
+    *,
+    template: SamTemplate,
+    parameter_overrides: Mapping[str, Any] | None = None,
+    stack_name: str = DEFAULT_STACK_NAME,
+    region: str,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+) -> dict[str, Physical]:
+    """The physical names and ARNs deploy_stack would give, without creating anything.
+
+    Lets tests resolve every intrinsic of a template (also the transformed one) to concrete strings.
+    """
+    deployer = _Deployer(
+        template=template,
+        stack_name=stack_name,
+        region=region,
+        account_id=account_id,
+        parameters=template.parameter_values(parameter_overrides),
+        clients=_no_clients,
+        router=LambdaRouter(),
+    )
+    for logical_id in deployer.deployed_ids():
+        if template.resources[logical_id]["Type"] == "AWS::KMS::Key":
+            arn = deployer.arn("kms", f"key/{NOMINAL_KEY_ID}")
+            deployer.physical[logical_id] = Physical(
+                ref=NOMINAL_KEY_ID, attributes={"Arn": arn, "KeyId": NOMINAL_KEY_ID}
+            )
+    deployer.name_everything_else()
+    return deployer.physical
+
+
 def deploy_stack(
     *,
     template: SamTemplate | None = None,

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -290,17 +290,26 @@ class SamTemplate:
         Local folders (CodeUri, ContentUri, DefinitionUri) are replaced by S3 locations first, as
         `sam package` does; AWS managed policy names resolve from moto's offline copy of the list.
         """
-        from samtranslator.translator.transform import transform
+        import boto3
+        from samtranslator.parser.parser import Parser
+        from samtranslator.translator.translator import Translator
+        from samtranslator.utils.py27hash_fix import undo_mark_unicode_str_in_template
 
         document = copy.deepcopy(self.document)
-        for logical_id, resource in document.get("Resources", {}).items():
-            props = resource.get("Properties", {})
+        holders = {name: res.get("Properties", {}) for name, res in document.get("Resources", {}).items()}
+        holders["Globals"] = document.get("Globals", {}).get("Function", {})
+        for holder, props in holders.items():
             for key in ("CodeUri", "ContentUri", "DefinitionUri"):
                 if isinstance(props.get(key), str):
-                    props[key] = f"s3://packaged-artifacts/{logical_id}/{Path(props[key]).name}"
+                    props[key] = f"s3://packaged-artifacts/{holder}/{Path(props[key]).name}"
         parameters = {"AWS::Region": region, "AWS::AccountId": DEFAULT_ACCOUNT_ID, "AWS::Partition": PARTITION}
         parameters.update(self.parameter_values(parameter_values) if self.parameters else {})
-        return transform(document, parameters, _OfflineManagedPolicies())
+        # The translator reads the region from a boto3 session; give it one rather than the environment's.
+        translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+        translated = translator.translate(
+            document, parameter_values=parameters, get_managed_policy_map=_offline_managed_policies
+        )
+        return undo_mark_unicode_str_in_template(translated)
 
     def resolver(
         self,
@@ -327,14 +336,13 @@ class SamTemplate:
         )
 
 
-class _OfflineManagedPolicies:
-    """aws-sam-translator's managed-policy loader, answered from moto's bundled list instead of IAM."""
+@cache
+def _offline_managed_policies() -> dict[str, str]:
+    """AWS managed policy names to ARNs, from moto's bundled copy of the list instead of IAM."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    def load(self) -> dict[str, str]:
-        from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-        policies = json.loads(aws_managed_policies_data)
-        return {name: f"arn:aws:iam::aws:policy{spec.get('Path', '/')}{name}" for name, spec in policies.items()}
+    policies = json.loads(aws_managed_policies_data)
+    return {name: f"arn:aws:iam::aws:policy{spec.get('Path', '/')}{name}" for name, spec in policies.items()}
 
 
 _SUB_PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
