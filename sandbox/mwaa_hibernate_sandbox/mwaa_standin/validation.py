@@ -104,8 +104,20 @@ def _check_string(shape: Shape, value: Any, where: str) -> None:
     if shape.enum and value not in shape.enum:
         raise ValidationFailed(f"{where} must be one of {', '.join(shape.enum)}, not {value!r}")
     pattern = shape.metadata.get("pattern")
-    if pattern and not re.fullmatch(pattern, value):
+    if pattern and not _compiled(pattern).fullmatch(value):
         raise ValidationFailed(f"{where} {value!r} does not match the pattern {pattern}")
+
+
+# The model's patterns are Java regular expressions; tag patterns use Unicode classes Python's `re`
+# lacks. Letters and numbers map to \w (underscore is allowed there anyway), separators to \s.
+UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\w", r"\p{Z}": r"\s"}
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    for java, python in UNICODE_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    return re.compile(pattern)
 
 
 def _check_integer(shape: Shape, value: Any, where: str) -> None:
