@@ -1,0 +1,60 @@
+"""One exception tree for the Lambda side of mwaa-hibernate.
+
+The state machines match these class names (Lambda reports them as the error type), so the names are
+part of the interface: rename one only together with the ASL files. Messages are for a person: what
+is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class MwaaHibernateError(Exception):
+    """Base of every error raised by the mwaa_hibernate package."""
+
+
+class ConfigurationError(MwaaHibernateError):
+    """The function is missing a setting the template should have given it."""
+
+
+class TransientAwsError(MwaaHibernateError):
+    """An AWS call was throttled or failed on the service side; the state machine retries it."""
+
+
+class EnvironmentNotAvailable(MwaaHibernateError):
+    """The environment is in a status the requested flow must not start from."""
+
+
+class OverlappingExecution(MwaaHibernateError):
+    """Another hibernate or wake execution for the same environment is still running."""
+
+
+class EnvironmentFailed(MwaaHibernateError):
+    """MWAA reports the environment as failed (CREATE_FAILED, UNAVAILABLE, UPDATE_FAILED)."""
+
+
+class EnvironmentConfigurationInvalid(MwaaHibernateError):
+    """The saved configuration or the user's overrides cannot make a CreateEnvironment request."""
+
+
+class SnapshotNotFound(MwaaHibernateError):
+    """There is no snapshot where one is needed (no latest pointer, or a missing snapshot folder)."""
+
+
+class SnapshotVerificationFailed(MwaaHibernateError):
+    """A snapshot is incomplete or damaged; it must not be used or marked as the latest."""
+
+
+class DagNotFound(MwaaHibernateError):
+    """A hibernation DAG is not in the environment's DAG folder (or has not been parsed yet)."""
+
+
+class EnvironmentNeedsUpdate(MwaaHibernateError):
+    """MWAA refuses InvokeRestApi until the environment is updated once."""
+
+
+class RestApiCallFailed(MwaaHibernateError):
+    """The Airflow REST API answered a call through InvokeRestApi with an error."""
+
+
+class PausedStateRestoreFailed(MwaaHibernateError):
+    """Some DAGs could not be unpaused again after a failed hibernation."""

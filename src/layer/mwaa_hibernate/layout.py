@@ -1,0 +1,81 @@
+"""Where everything lives in the snapshot bucket: the one place for S3 keys (docs/contracts.md).
+
+<environment>/snapshots/<snapshot_id>/environment.json       GetEnvironment output, saved first
+<environment>/snapshots/<snapshot_id>/dag_paused_state.json  each DAG's paused state before the export
+<environment>/snapshots/<snapshot_id>/tables/<table>.csv.gz  written by the export DAG
+<environment>/snapshots/<snapshot_id>/manifest.json          written last: its presence means complete
+<environment>/latest.json                                    pointer to the latest VERIFIED snapshot
+<environment>/state.json                                     {"phase": "HIBERNATED" | "AWAKE", ...}
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+# UTC start time of the hibernate execution: unique per cycle (one cycle at a time), sortable, readable.
+SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
+SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
+
+ENVIRONMENT_FILE = "environment.json"
+DAG_PAUSED_STATE_FILE = "dag_paused_state.json"
+MANIFEST_FILE = "manifest.json"
+LATEST_FILE = "latest.json"
+STATE_FILE = "state.json"
+
+
+def snapshot_id_for(started_at: str | datetime) -> str:
+    """The snapshot id of an execution, from its start time (ISO 8601 as Step Functions gives it)."""
+    if isinstance(started_at, str):
+        started_at = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    if started_at.tzinfo is None:
+        started_at = started_at.replace(tzinfo=UTC)
+    return started_at.astimezone(UTC).strftime(SNAPSHOT_ID_FORMAT)
+
+
+def check_snapshot_id(snapshot_id: str) -> str:
+    if not isinstance(snapshot_id, str) or not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+        raise ValueError(f"{snapshot_id!r} is not a snapshot id (expected YYYYMMDDTHHMMSSZ)")
+    return snapshot_id
+
+
+def snapshots_prefix(environment: str) -> str:
+    return f"{environment}/snapshots/"
+
+
+def snapshot_prefix(environment: str, snapshot_id: str) -> str:
+    return f"{snapshots_prefix(environment)}{check_snapshot_id(snapshot_id)}/"
+
+
+def snapshot_uri(bucket: str, environment: str, snapshot_id: str) -> str:
+    """The URI the engine and the DAGs get: they only ever see one snapshot prefix."""
+    return f"s3://{bucket}/{snapshot_prefix(environment, snapshot_id)}"
+
+
+def environment_key(environment: str, snapshot_id: str) -> str:
+    return snapshot_prefix(environment, snapshot_id) + ENVIRONMENT_FILE
+
+
+def dag_paused_state_key(environment: str, snapshot_id: str) -> str:
+    return snapshot_prefix(environment, snapshot_id) + DAG_PAUSED_STATE_FILE
+
+
+def manifest_key(environment: str, snapshot_id: str) -> str:
+    return snapshot_prefix(environment, snapshot_id) + MANIFEST_FILE
+
+
+def latest_key(environment: str) -> str:
+    return f"{environment}/{LATEST_FILE}"
+
+
+def state_key(environment: str) -> str:
+    return f"{environment}/{STATE_FILE}"
+
+
+def snapshot_id_from_key(environment: str, key: str) -> str | None:
+    """The snapshot id a key belongs to, or None for keys outside the snapshots folder."""
+    prefix = snapshots_prefix(environment)
+    if not key.startswith(prefix):
+        return None
+    candidate = key[len(prefix) :].split("/", 1)[0]
+    return candidate if SNAPSHOT_ID_PATTERN.match(candidate) else None

@@ -1,0 +1,72 @@
+"""Put each DAG's paused state back after a hibernation that failed before the environment was deleted.
+
+The export DAG records every DAG's paused state in dag_paused_state.json before it pauses anything, so a
+missing file means nothing was paused. Only DAGs that were unpaused before are touched (DESIGN.md
+invariant 2: never leave DAGs paused by accident).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mwaa_hibernate import layout, restapi
+from mwaa_hibernate.aws import client, read_json
+from mwaa_hibernate.exceptions import DagNotFound, MwaaHibernateError, PausedStateRestoreFailed
+
+logger = logging.getLogger(__name__)
+
+
+def parse_paused_state(document: Any) -> dict[str, bool]:
+    """{dag_id: is_paused} from the file, accepting a mapping (optionally under "dags") or a list of rows."""
+    if isinstance(document, dict) and "dags" in document:
+        document = document["dags"]
+    if isinstance(document, dict):
+        return {str(k): bool(v) for k, v in document.items()}
+    if isinstance(document, list):
+        return {str(row["dag_id"]): bool(row["is_paused"]) for row in document}
+    raise ValueError(f"{layout.DAG_PAUSED_STATE_FILE} has an unexpected shape: {type(document).__name__}")
+
+
+def restore_paused_states(
+    *, environment: str, snapshot_id: str, bucket: str, s3: Any = None, mwaa: Any = None
+) -> dict[str, Any]:
+    """Unpause every DAG that was unpaused before the export; report what was done."""
+    document = read_json(client("s3", s3), bucket, layout.dag_paused_state_key(environment, snapshot_id))
+    if document is None:
+        return {
+            "restored": 0,
+            "unpaused": [],
+            "kept_paused": 0,
+            "note": "The export had not recorded any paused state, so it had paused nothing.",
+        }
+    before = parse_paused_state(document)
+    mwaa = client("mwaa", mwaa)
+    unpaused, missing, failed = [], [], {}
+    for dag_id in sorted(d for d, paused in before.items() if not paused):
+        try:
+            restapi.invoke(
+                environment=environment,
+                method="PATCH",
+                path=f"/dags/{dag_id}",
+                body={"is_paused": False},
+                dag_id=dag_id,
+                mwaa=mwaa,
+            )
+        except DagNotFound:
+            missing.append(dag_id)
+        except MwaaHibernateError as exc:
+            failed[dag_id] = str(exc)
+        else:
+            unpaused.append(dag_id)
+    if failed:
+        raise PausedStateRestoreFailed(
+            f"{len(failed)} DAG(s) of {environment} are still paused and should not be: {', '.join(sorted(failed))}. "
+            f"Unpause them in the Airflow UI. First error: {next(iter(failed.values()))}"
+        )
+    kept = sum(1 for paused in before.values() if paused)
+    note = f"Unpaused {len(unpaused)} DAG(s); {kept} were paused before and stay paused."
+    if missing:
+        note += f" Not found any more (deleted from the DAG folder?): {', '.join(missing)}."
+    logger.info(note, extra={"environment": environment, "snapshot_id": snapshot_id})
+    return {"restored": len(unpaused), "unpaused": unpaused, "kept_paused": kept, "note": note}

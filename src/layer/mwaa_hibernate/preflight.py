@@ -1,0 +1,119 @@
+"""Decide whether a hibernation or a wake may start, before anything is touched.
+
+Hibernate proceeds only from AVAILABLE (absent means already hibernated); wake only from absent, or from
+AVAILABLE while state.json still says HIBERNATED (a restore is owed). Either refuses while another
+hibernate or wake execution of this stack is running (DESIGN.md invariant 5).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mwaa_hibernate import layout, snapshots
+from mwaa_hibernate.aws import client, error_code, raise_if_transient
+from mwaa_hibernate.environment import ABSENT, AVAILABLE, environment_status
+from mwaa_hibernate.exceptions import EnvironmentNotAvailable, OverlappingExecution, SnapshotNotFound
+
+logger = logging.getLogger(__name__)
+
+HIBERNATE = "HIBERNATE"
+ALREADY_HIBERNATED = "ALREADY_HIBERNATED"
+CREATE = "CREATE"
+RESTORE = "RESTORE"
+ALREADY_AWAKE = "ALREADY_AWAKE"
+
+
+def running_executions(*, state_machine_arns: list[str], own_execution_arn: str, sfn: Any = None) -> list[str]:
+    """ARNs of RUNNING executions of these state machines, other than the caller's own."""
+    sfn = client("stepfunctions", sfn)
+    running = []
+    for arn in state_machine_arns:
+        try:
+            page = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=100)
+        except ClientError as exc:
+            if error_code(exc) == "StateMachineDoesNotExist":
+                logger.warning("State machine %s does not exist; it has nothing running", arn)
+                continue
+            raise_if_transient(exc, "ListExecutions")
+            raise
+        running += [e["executionArn"] for e in page.get("executions", []) if e["executionArn"] != own_execution_arn]
+    return running
+
+
+def _refuse_overlap(environment: str, flow: str, running: list[str]) -> None:
+    if running:
+        raise OverlappingExecution(
+            f"Refusing to {flow} {environment}: another execution is still running ({', '.join(running)}). "
+            "Nothing was touched. Wait for it to finish (or stop it in the Step Functions console), then run again."
+        )
+
+
+def _answer(action: str, status: str, snapshot_id: str | None, bucket: str, environment: str) -> dict[str, Any]:
+    uri = layout.snapshot_uri(bucket, environment, snapshot_id) if snapshot_id else None
+    return {"action": action, "environment_status": status, "snapshot_id": snapshot_id, "snapshot_uri": uri}
+
+
+def check_hibernate(
+    *,
+    environment: str,
+    execution_arn: str,
+    started_at: str,
+    bucket: str,
+    state_machine_arns: list[str],
+    mwaa: Any = None,
+    sfn: Any = None,
+    s3: Any = None,
+) -> dict[str, Any]:
+    _refuse_overlap(
+        environment,
+        "hibernate",
+        running_executions(state_machine_arns=state_machine_arns, own_execution_arn=execution_arn, sfn=sfn),
+    )
+    status = environment_status(environment, mwaa=mwaa)
+    if status == ABSENT:
+        latest = snapshots.read_latest(environment=environment, bucket=bucket, s3=s3)
+        return _answer(ALREADY_HIBERNATED, ABSENT, latest, bucket, environment)
+    if status != AVAILABLE:
+        raise EnvironmentNotAvailable(
+            f"Environment {environment} is {status}; hibernation starts only from AVAILABLE. Nothing was touched. "
+            "Wait until it is AVAILABLE (or fix it in the MWAA console), then run the hibernation again."
+        )
+    return _answer(HIBERNATE, status, layout.snapshot_id_for(started_at), bucket, environment)
+
+
+def check_wake(
+    *,
+    environment: str,
+    execution_arn: str,
+    bucket: str,
+    state_machine_arns: list[str],
+    mwaa: Any = None,
+    sfn: Any = None,
+    s3: Any = None,
+) -> dict[str, Any]:
+    _refuse_overlap(
+        environment,
+        "wake",
+        running_executions(state_machine_arns=state_machine_arns, own_execution_arn=execution_arn, sfn=sfn),
+    )
+    status = environment_status(environment, mwaa=mwaa)
+    if status not in (ABSENT, AVAILABLE):
+        raise EnvironmentNotAvailable(
+            f"Environment {environment} is {status}; waking starts only when it is absent (or AVAILABLE with a "
+            "restore owed). Nothing was touched. Wait for the change in progress to end, or delete a failed "
+            "environment in the MWAA console, then run the wake again."
+        )
+    state = snapshots.read_state(environment=environment, bucket=bucket, s3=s3) or {}
+    if status == AVAILABLE and state.get("phase") != "HIBERNATED":
+        return _answer(ALREADY_AWAKE, status, state.get("snapshot_id"), bucket, environment)
+    latest = snapshots.read_latest(environment=environment, bucket=bucket, s3=s3)
+    if latest is None:
+        raise SnapshotNotFound(
+            f"There is no verified snapshot of {environment} yet (no {layout.latest_key(environment)} in s3://{bucket}),"
+            " so there is nothing to wake it from. Create the environment by hand, or run a hibernation first."
+        )
+    snapshots.verify(environment=environment, snapshot_id=latest, bucket=bucket, s3=s3)
+    return _answer(RESTORE if status == AVAILABLE else CREATE, status, latest, bucket, environment)

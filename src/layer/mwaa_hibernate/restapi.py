@@ -1,0 +1,85 @@
+"""Calls to the Airflow REST API through MWAA's InvokeRestApi, with errors a person can act on.
+
+InvokeRestApi maps a version-less path to /api/v1 (Airflow 2) or /api/v2 (Airflow 3), answers within
+10 s, and accepts a path of at most 64 characters (mwaa-facts.md 1.7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mwaa_hibernate.aws import client, error_code, raise_if_transient
+from mwaa_hibernate.exceptions import DagNotFound, EnvironmentNeedsUpdate, RestApiCallFailed
+
+MAX_PATH_LENGTH = 64
+# MWAA's answer when an environment created before InvokeRestApi existed has not been updated since.
+NEEDS_UPDATE_MESSAGE = "update your environment to use invokerestapi"
+
+
+def invoke(
+    *,
+    environment: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    dag_id: str | None = None,
+    mwaa: Any = None,
+) -> Any:
+    """Call the Airflow REST API and return its JSON answer; raise a narrow error otherwise."""
+    if len(path) > MAX_PATH_LENGTH:
+        raise RestApiCallFailed(
+            f"The REST path {path!r} is {len(path)} characters; InvokeRestApi accepts at most {MAX_PATH_LENGTH}. "
+            "Use a shorter DAG id."
+        )
+    request: dict[str, Any] = {"Name": environment, "Method": method, "Path": path}
+    if body is not None:
+        request["Body"] = body
+    try:
+        answer = client("mwaa", mwaa).invoke_rest_api(**request)
+    except ClientError as exc:
+        _raise_for(exc, environment=environment, method=method, path=path, dag_id=dag_id)
+        raise
+    return answer.get("RestApiResponse")
+
+
+def _raise_for(exc: ClientError, *, environment: str, method: str, path: str, dag_id: str | None) -> None:
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    if NEEDS_UPDATE_MESSAGE in message.lower():
+        raise EnvironmentNeedsUpdate(
+            f"MWAA says environment {environment} must be updated before InvokeRestApi works ({message}). "
+            "Update it once (for example re-apply its current settings in the console), then run again."
+        ) from exc
+    status = exc.response.get("RestApiStatusCode")
+    detail = exc.response.get("RestApiResponse")
+    if code in {"RestApiClientException", "RestApiServerException"}:
+        if status == 404 and dag_id:
+            raise DagNotFound(
+                f"DAG {dag_id} is not in environment {environment} (Airflow answered 404 to {method} {path}). "
+                "Copy the mwaa-hibernate DAGs and their engine into the environment's DAG folder and wait until "
+                "the scheduler has parsed them."
+            ) from exc
+        raise RestApiCallFailed(
+            f"Airflow in {environment} answered {status} to {method} {path}: {_short(detail)}. "
+            + (
+                "Check the web server's health; retrying later may help."
+                if (status or 0) >= 500
+                else "Check the request and the Airflow role the stack's functions are allowed to use."
+            )
+        ) from exc
+    raise_if_transient(exc, f"InvokeRestApi {method} {path} on {environment}")
+    if code == "ResourceNotFoundException":
+        raise RestApiCallFailed(f"Environment {environment} does not exist, so {method} {path} cannot run.") from exc
+    if code == "AccessDeniedException":
+        raise RestApiCallFailed(
+            f"Not allowed to call {method} {path} on {environment} ({message}). The function's role needs "
+            "airflow:InvokeRestApi on the environment's Op role; for a private web server the function must run "
+            "in the environment's VPC (FunctionSubnetIds)."
+        ) from exc
+
+
+def _short(detail: Any, limit: int = 300) -> str:
+    text = detail if isinstance(detail, str) else repr(detail)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,177 @@
+"""The snapshot folders in S3: saving the configuration, verifying, the latest pointer, state.json, pruning.
+
+A good snapshot is never overwritten: each cycle writes a new folder, the latest pointer moves only to a
+verified snapshot, and pruning never touches the latest one (DESIGN.md invariant 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mwaa_hibernate import layout
+from mwaa_hibernate.aws import client, error_code, raise_if_transient, read_json, write_json
+from mwaa_hibernate.environment.status import describe_environment
+from mwaa_hibernate.exceptions import (
+    EnvironmentNotAvailable,
+    SnapshotNotFound,
+    SnapshotVerificationFailed,
+)
+
+logger = logging.getLogger(__name__)
+
+PHASES = ("HIBERNATED", "AWAKE")
+# S3 DeleteObjects takes at most 1,000 keys per call.
+DELETE_BATCH = 1000
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise_if_transient(exc, f"Checking s3://{bucket}/{key}")
+        raise
+    return True
+
+
+def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None, mwaa: Any = None) -> dict:
+    """Write the environment's GetEnvironment output as the first file of a new snapshot folder."""
+    s3 = client("s3", s3)
+    if exists(s3, bucket, layout.manifest_key(environment, snapshot_id)):
+        raise SnapshotVerificationFailed(
+            f"Snapshot {snapshot_id} of {environment} is already complete; a snapshot folder is never written twice. "
+            "Start a new hibernate execution (it gets a new snapshot id)."
+        )
+    saved = describe_environment(environment, mwaa=mwaa)
+    if saved is None:
+        raise EnvironmentNotAvailable(f"Environment {environment} disappeared before its configuration was saved.")
+    key = layout.environment_key(environment, snapshot_id)
+    write_json(s3, bucket, key, saved)
+    logger.info("Saved the configuration", extra={"environment": environment, "snapshot_id": snapshot_id})
+    return {"snapshot_id": snapshot_id, "key": key, "airflow_version": saved.get("AirflowVersion", "")}
+
+
+def load_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
+    saved = read_json(client("s3", s3), bucket, layout.environment_key(environment, snapshot_id))
+    if saved is None:
+        raise SnapshotNotFound(
+            f"Snapshot {snapshot_id} of {environment} has no {layout.ENVIRONMENT_FILE}: it cannot recreate the "
+            "environment. Point latest.json at an older complete snapshot, or create the environment by hand."
+        )
+    return saved
+
+
+def verify(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
+    """Check a snapshot from outside the environment; raise SnapshotVerificationFailed saying what is wrong."""
+    from mwaa_hibernate_engine import open_store, verify_snapshot
+    from mwaa_hibernate_engine.errors import SnapshotError
+
+    s3 = client("s3", s3)
+    if not exists(s3, bucket, layout.environment_key(environment, snapshot_id)):
+        raise SnapshotVerificationFailed(
+            f"Snapshot {snapshot_id} of {environment} has no {layout.ENVIRONMENT_FILE}, so the environment could "
+            "not be recreated from it. Run the hibernation again."
+        )
+    try:
+        manifest = verify_snapshot(open_store(layout.snapshot_uri(bucket, environment, snapshot_id)))
+    except SnapshotError as exc:
+        raise SnapshotVerificationFailed(f"Snapshot {snapshot_id} of {environment} is not usable: {exc}") from exc
+    return {"snapshot_id": snapshot_id, **_summary(manifest)}
+
+
+def _summary(manifest: Any) -> dict[str, Any]:
+    """Files and bytes of a manifest, whatever shape the engine gives it (dict or dataclass)."""
+    if is_dataclass(manifest) and not isinstance(manifest, type):
+        manifest = asdict(manifest)
+    if not isinstance(manifest, dict):
+        manifest = dict(getattr(manifest, "__dict__", {}))
+    files = manifest.get("files") or manifest.get("tables") or []
+    entries = list(files.values()) if isinstance(files, dict) else list(files)
+    sizes = [e.get("size") or e.get("bytes") or 0 for e in entries if isinstance(e, dict)]
+    return {"files": len(entries), "bytes": sum(sizes)}
+
+
+def read_latest(*, environment: str, bucket: str, s3: Any = None) -> str | None:
+    """The id of the latest verified snapshot, or None before the first hibernation."""
+    pointer = read_json(client("s3", s3), bucket, layout.latest_key(environment))
+    return None if pointer is None else pointer["snapshot_id"]
+
+
+def commit_latest(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
+    """Move the latest pointer to a snapshot; refuse one without a manifest (it was never verified)."""
+    s3 = client("s3", s3)
+    if not exists(s3, bucket, layout.manifest_key(environment, snapshot_id)):
+        raise SnapshotVerificationFailed(
+            f"Snapshot {snapshot_id} of {environment} has no manifest; the latest pointer only moves to a "
+            "verified snapshot. Run the hibernation again."
+        )
+    previous = read_latest(environment=environment, bucket=bucket, s3=s3)
+    write_json(s3, bucket, layout.latest_key(environment), {"snapshot_id": snapshot_id, "committed_at": _now()})
+    return {"snapshot_id": snapshot_id, "previous_snapshot_id": previous}
+
+
+def read_state(*, environment: str, bucket: str, s3: Any = None) -> dict[str, Any] | None:
+    return read_json(client("s3", s3), bucket, layout.state_key(environment))
+
+
+def record_state(*, environment: str, phase: str, snapshot_id: str | None, bucket: str, s3: Any = None) -> dict:
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    state = {"phase": phase, "snapshot_id": snapshot_id, "updated_at": _now()}
+    write_json(client("s3", s3), bucket, layout.state_key(environment), state)
+    return {"phase": phase, "snapshot_id": snapshot_id}
+
+
+def list_snapshot_ids(*, environment: str, bucket: str, s3: Any = None) -> list[str]:
+    """Every snapshot folder of the environment, oldest first (ids sort by time)."""
+    paginator = client("s3", s3).get_paginator("list_objects_v2")
+    ids = set()
+    for page in paginator.paginate(Bucket=bucket, Prefix=layout.snapshots_prefix(environment), Delimiter="/"):
+        for prefix in page.get("CommonPrefixes", []):
+            snapshot_id = layout.snapshot_id_from_key(environment, prefix["Prefix"])
+            if snapshot_id:
+                ids.add(snapshot_id)
+    return sorted(ids)
+
+
+def prune(*, environment: str, keep: int, bucket: str, s3: Any = None) -> dict[str, list[str]]:
+    """Delete all but the newest `keep` complete snapshots; never the latest, never anything newer than it.
+
+    Incomplete folders (failed exports) older than the latest are deleted too. The bucket is versioned,
+    so a pruned snapshot stays recoverable until the lifecycle rule expires old versions.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1: the latest snapshot is never deleted")
+    s3 = client("s3", s3)
+    latest = read_latest(environment=environment, bucket=bucket, s3=s3)
+    if latest is None:
+        return {"kept": [], "deleted": []}
+    ids = list_snapshot_ids(environment=environment, bucket=bucket, s3=s3)
+    older = [i for i in ids if i < latest]
+    complete_older = [i for i in older if exists(s3, bucket, layout.manifest_key(environment, i))]
+    kept = complete_older[-(keep - 1) :] if keep > 1 else []
+    kept += [i for i in ids if i >= latest]
+    deleted = [i for i in older if i not in kept]
+    for snapshot_id in deleted:
+        _delete_folder(s3, bucket, layout.snapshot_prefix(environment, snapshot_id))
+    logger.info("Pruned snapshots", extra={"environment": environment, "kept": kept, "deleted": deleted})
+    return {"kept": kept, "deleted": deleted}
+
+
+def _delete_folder(s3: Any, bucket: str, prefix: str) -> None:
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = [{"Key": k} for k in keys[start : start + DELETE_BATCH]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})

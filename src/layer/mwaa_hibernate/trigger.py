@@ -1,0 +1,120 @@
+"""Start a hibernation DAG run that calls the state machine back (docs/contracts.md, "The hibernation DAGs").
+
+The DAG itself is unpaused first: a run created on a paused DAG waits forever. The Step Functions task
+token travels only as KMS ciphertext, bound to the environment by the encryption context, so it is
+never in plaintext in the run's conf, the metadata database, a snapshot or a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mwaa_hibernate import layout, restapi
+from mwaa_hibernate.aws import client, raise_if_transient
+
+logger = logging.getLogger(__name__)
+
+# DAG ids of the hibernation DAGs (dags/mwaa_hibernate_export.py, dags/mwaa_hibernate_import.py).
+DAG_IDS = {"export": "mwaa_hibernate_export", "import": "mwaa_hibernate_import"}
+TOKEN_PURPOSE = "task-token"
+
+
+def token_encryption_context(environment: str) -> dict[str, str]:
+    """The KMS encryption context of a task token; the DAG's callback decrypts with the same one."""
+    return {"mwaa-hibernate:purpose": TOKEN_PURPOSE, "mwaa-hibernate:environment": environment}
+
+
+def encrypt_task_token(*, task_token: str, environment: str, kms_key_arn: str, kms: Any = None) -> str:
+    try:
+        blob = client("kms", kms).encrypt(
+            KeyId=kms_key_arn,
+            Plaintext=task_token.encode(),
+            EncryptionContext=token_encryption_context(environment),
+        )["CiphertextBlob"]
+    except ClientError as exc:
+        raise_if_transient(exc, "Encrypting the task token")
+        raise
+    return base64.b64encode(blob).decode()
+
+
+def build_conf(
+    *,
+    purpose: str,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    kms_key_arn: str,
+    token_ciphertext: str,
+    region: str,
+    retention_days: int | None = None,
+    drain_timeout_minutes: int | None = None,
+) -> dict[str, Any]:
+    """The run's conf: the export gets the key and the trimming and drain settings, the import does not."""
+    conf: dict[str, Any] = {
+        "snapshot_uri": layout.snapshot_uri(bucket, environment, snapshot_id),
+        "callback": {"token_ciphertext": token_ciphertext, "region": region},
+    }
+    if purpose == "export":
+        conf["kms_key_id"] = kms_key_arn
+        conf["retention_days"] = int(retention_days if retention_days is not None else 0)
+        conf["drain_timeout_minutes"] = int(drain_timeout_minutes if drain_timeout_minutes is not None else 0)
+    return conf
+
+
+def trigger_dag(
+    *,
+    purpose: str,
+    environment: str,
+    snapshot_id: str,
+    task_token: str,
+    bucket: str,
+    kms_key_arn: str,
+    region: str,
+    retention_days: int | None = None,
+    drain_timeout_minutes: int | None = None,
+    mwaa: Any = None,
+    kms: Any = None,
+) -> dict[str, Any]:
+    """Unpause the hibernation DAG for `purpose` ("export" or "import") and start a run with its conf."""
+    if purpose not in DAG_IDS:
+        raise ValueError(f"purpose must be one of {sorted(DAG_IDS)}, not {purpose!r}")
+    dag_id = DAG_IDS[purpose]
+    mwaa = client("mwaa", mwaa)
+    conf = build_conf(
+        purpose=purpose,
+        environment=environment,
+        snapshot_id=snapshot_id,
+        bucket=bucket,
+        kms_key_arn=kms_key_arn,
+        token_ciphertext=encrypt_task_token(
+            task_token=task_token, environment=environment, kms_key_arn=kms_key_arn, kms=kms
+        ),
+        region=region,
+        retention_days=retention_days,
+        drain_timeout_minutes=drain_timeout_minutes,
+    )
+    restapi.invoke(
+        environment=environment,
+        method="PATCH",
+        path=f"/dags/{dag_id}",
+        body={"is_paused": False},
+        dag_id=dag_id,
+        mwaa=mwaa,
+    )
+    run = (
+        restapi.invoke(
+            environment=environment,
+            method="POST",
+            path=f"/dags/{dag_id}/dagRuns",
+            body={"conf": conf},
+            dag_id=dag_id,
+            mwaa=mwaa,
+        )
+        or {}
+    )
+    logger.info("Triggered %s", dag_id, extra={"environment": environment, "dag_run_id": run.get("dag_run_id")})
+    return {"dag_id": dag_id, "dag_run_id": run.get("dag_run_id"), "state": run.get("state")}
