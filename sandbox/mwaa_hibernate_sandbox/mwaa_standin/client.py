@@ -38,7 +38,8 @@ def mwaa_client(endpoint_url: str, *, region_name: str = "us-east-1", session: A
         "mwaa",
         endpoint_url=endpoint_url,
         region_name=region_name,
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+        # No retries: a test or the demo must see each answer, including injected 5xx errors.
+        config=Config(inject_host_prefix=False, retries={"mode": "standard", "total_max_attempts": 1}),
         **credentials,
     )
 

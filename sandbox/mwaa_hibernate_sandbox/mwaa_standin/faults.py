@@ -9,8 +9,10 @@ fires `count` times (default 1; `null` for "until cleared") and may be limited t
         LastUpdate.Error (before any Airflow work, so it is fast).
     {"kind": "update_failed", "message": "..."}
         the next UpdateEnvironment ends in UPDATE_FAILED; the environment's Airflow keeps running.
-    {"kind": "delete_rejected", "message": "...", "error_code": "InternalServerException"}
+    {"kind": "delete_rejected", "message": "...", "error_code": "ValidationException"}
         the next DeleteEnvironment call is answered with that error and the environment is untouched.
+        The default, ValidationException, is not retried by SDKs; InternalServerException is, so a
+        caller's retry may hide it unless `count` covers every attempt.
     {"kind": "rest_api", "path": "/dags/x/dagRuns", "method": "POST", "status": 503, "response": {...}}
         the next InvokeRestApi call on that path (and method, if given) is answered with `status`
         (4xx: RestApiClientException, 5xx: RestApiServerException) without reaching Airflow.
@@ -39,7 +41,7 @@ class Fault:
     method: str | None = None
     status: int = 500
     response: Any = None
-    error_code: str = "InternalServerException"
+    error_code: str = "ValidationException"
 
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> Fault:
