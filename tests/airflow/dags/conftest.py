@@ -1,0 +1,114 @@
+"""Fixtures for the hibernation DAG tests: a PostgreSQL cluster, migrated Airflow databases, a moto server.
+
+Migrating takes seconds, cloning a migrated database takes a fraction of one: the schema is migrated
+once per session by this venv's Airflow into a template, and each test gets a fresh copy of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from hibernation_support import AWS_TEST_ENV, Moto
+from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
+from mwaa_hibernate_sandbox.postgres import PostgresCluster
+
+TEMPLATE_DB = "hibernation_dags_template"
+_db_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def airflow_bin() -> Path:
+    """This venv's bin folder: the Airflow the tests run under is the one whose pytest runs them."""
+    return Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _admin(cluster: PostgresCluster, sql: str) -> None:
+    conn = psycopg2.connect(cluster.dsn())
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_cluster: PostgresCluster, airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated by this venv's Airflow, used only as a template for `fresh_db`."""
+    url = pg_cluster.create_database(TEMPLATE_DB)
+    home = tmp_path_factory.mktemp("template-home")
+    AirflowInstance(home=home, db_url=url, dags_folder=home / "dags", bin_dir=airflow_bin).migrate()
+    return TEMPLATE_DB
+
+
+def clone_migrated(cluster: PostgresCluster, template: str, name: str | None = None) -> str:
+    """A new database identical to the migrated template; returns its SQLAlchemy URL."""
+    name = name or f"hibernation_dags_{next(_db_numbers)}"
+    _admin(cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return cluster.url(name)
+
+
+@pytest.fixture
+def db_engine(pg_cluster: PostgresCluster, migrated_template: str) -> Iterator[sa.engine.Engine]:
+    """A fresh, migrated, empty Airflow metadata database."""
+    engine = sa.create_engine(clone_migrated(pg_cluster, migrated_template))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+# --- moto, as a server: the Airflow processes reach it over HTTP --------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    """A moto server with Step Functions executing state machines for real (its ASL interpreter on)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in AWS_TEST_ENV.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        # The interpreter's own service calls (SQS for the task token) go to localhost:$MOTO_PORT.
+        mp.setenv("MOTO_PORT", str(port))
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+        try:
+            yield Moto(endpoint=endpoint)
+        finally:
+            server.stop()
