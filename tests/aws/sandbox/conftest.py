@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, mwaa_client
-from standin_support import PROBE_DAG, PROBE_DAG_ID, airflow_bin_dir
+from standin_support import AIRFLOW_ENV, PROBE_DAG, PROBE_DAG_ID, airflow_bin_dir
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MwaaStandIn]:
         airflow_bin=airflow_bin_dir(),
         state_dir=tmp_path_factory.mktemp("standin"),
         extra_dags=(extra,),
-        airflow_env={"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+        airflow_env=AIRFLOW_ENV,
     ) as running:
         yield running
 

@@ -19,8 +19,15 @@ from airflow import DAG
 from airflow.operators.bash import BashOperator
 
 with DAG("{PROBE_DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False):
-    BashOperator(task_id="echo", bash_command="echo $AIRFLOW_ENV_NAME")
+    BashOperator(task_id="echo", bash_command="echo endpoint=$AWS_ENDPOINT_URL name=$AIRFLOW__WEBSERVER__INSTANCE_NAME")
 '''
+# What the stand-in hands to Airflow processes (the sandbox gives moto's endpoint); the probe DAG echoes it.
+AIRFLOW_ENV = {
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9/moto-stand-in",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+}
 # Creating an environment takes about 20 s here (migrate, admin user, web server); allow for a busy machine.
 AVAILABLE_TIMEOUT = 240
 

@@ -13,7 +13,7 @@ import pytest
 from mwaa_hibernate_sandbox.airflow_instance import wait_until
 from mwaa_hibernate_sandbox.mwaa_standin import add_fault, environment_details
 from mwaa_hibernate_sandbox.mwaa_standin.validation import service_model
-from standin_support import PROBE_DAG_ID, REPOSITORY, create_request, wait_for_status, wait_until_gone
+from standin_support import AIRFLOW_ENV, PROBE_DAG_ID, REPOSITORY, create_request, wait_for_status, wait_until_gone
 
 NAME = "lifecycle-env"
 REQUEST = create_request(
@@ -112,6 +112,9 @@ def test_triggered_run_is_executed_by_the_real_scheduler(mwaa: Any, environment:
     assert wait_until(finished, timeout=120, what="the triggered run to finish") == "success"
     instances = rest(mwaa, f"/dags/{PROBE_DAG_ID}/dagRuns/r1/taskInstances")["task_instances"]
     assert [(ti["task_id"], ti["state"]) for ti in instances] == [("echo", "success")]
+    # The task ran with the stand-in's AWS environment and the environment's AirflowConfigurationOptions.
+    log = str(rest(mwaa, f"/dags/{PROBE_DAG_ID}/dagRuns/r1/taskInstances/echo/logs/1"))
+    assert f"endpoint={AIRFLOW_ENV['AWS_ENDPOINT_URL']} name=standin" in log
 
 
 def test_airflow_errors_come_back_as_rest_api_exceptions(mwaa: Any, environment: dict[str, Any]) -> None:
