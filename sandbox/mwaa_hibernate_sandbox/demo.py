@@ -1,0 +1,365 @@
+"""`make demo`: a full hibernate and wake cycle, offline, shown step by step.
+
+    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--keep] [--fail-at STEP]
+
+Starts the sandbox (moto with the template deployed, the MWAA stand-in on real Airflow), creates an
+environment and fills it with history, runs the hibernate state machine, shows the snapshot, runs the
+wake state machine, compares the restored database with the one before, table by table, and ends
+with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything differs.
+
+``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from mwaa_hibernate_sandbox import cycle, seed
+from mwaa_hibernate_sandbox.compare import Comparison, compare_databases
+from mwaa_hibernate_sandbox.executions import ExecutionResult, Step
+from mwaa_hibernate_sandbox.sandbox import DEFAULT_ENVIRONMENT, Sandbox
+from mwaa_hibernate_sandbox.template import SamTemplate, project_root
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_BIN_VARIABLE = "MWAA_HIBERNATE_AIRFLOW_BIN"
+# Where the demo keeps its Airflow homes and its log (ignored by git, removed by `make clean`).
+STATE_FOLDER = ".sandbox"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run as asked (say what to do)."""
+
+
+def airflow_bin_for(version: str | None) -> Path:
+    """The bin folder of an Airflow venv: $MWAA_HIBERNATE_AIRFLOW_BIN, the asked version, or the newest."""
+    venvs = project_root() / ".venvs"
+    if version:
+        candidate = venvs / f"airflow-{version}" / "bin"
+        if not (candidate / "airflow").exists():
+            found = ", ".join(sorted(p.parent.name for p in venvs.glob("airflow-*/bin"))) or "none"
+            raise DemoError(f"no Airflow {version} venv at {candidate} (found: {found}); run `make env`")
+        return candidate
+    if configured := os.environ.get(AIRFLOW_BIN_VARIABLE):
+        return Path(configured)
+
+    def version_key(path: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
+
+    found = sorted(venvs.glob("airflow-*/bin"), key=version_key)
+    if not found:
+        raise DemoError("no Airflow venv under .venvs/: run `make env` first")
+    return found[-1]
+
+
+def schedule_settings() -> dict[str, str]:
+    """HibernateSchedule, WakeSchedule and ScheduleTimezone: samconfig.toml's, else the template's defaults."""
+    values = {name: param.default or "" for name, param in SamTemplate.load().parameters.items()}
+    samconfig = project_root() / "samconfig.toml"
+    if samconfig.is_file():
+        deploy = tomllib.loads(samconfig.read_text()).get("default", {}).get("deploy", {}).get("parameters", {})
+        overrides = deploy.get("parameter_overrides", [])
+        for item in [overrides] if isinstance(overrides, str) else overrides:
+            for pair in re.findall(r'(\w+)=("[^"]*"|\S+)', item):
+                values[pair[0]] = pair[1].strip('"')
+    return {key: values[key] for key in ("HibernateSchedule", "WakeSchedule", "ScheduleTimezone")}
+
+
+class Demo:
+    def __init__(self, console: Console, sandbox: Sandbox) -> None:
+        self.console = console
+        self.sandbox = sandbox
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, title: str) -> Iterator[None]:
+        self.console.rule(f"[bold]{title}")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[title] = time.monotonic() - started
+
+    # ----- output pieces -----
+
+    def show_step(self, step: Step, finished: bool) -> None:
+        if not finished:
+            if step.state_type == "Task":
+                self.console.print(f"  [dim]… {step.name}[/]")
+            return
+        seconds = f"{step.seconds:6.1f}s" if step.seconds is not None else "      "
+        if step.failed:
+            cause = (step.cause or "").replace("\n", " ")[:240]
+            self.console.print(f"  [red]✗[/] {seconds}  {step.name}: [red]{step.error}[/] {cause}")
+        else:
+            self.console.print(f"  [green]✓[/] {seconds}  {step.name}")
+
+    def show_execution(self, name: str, result: ExecutionResult) -> None:
+        colour = "green" if result.succeeded else "red"
+        line = f"{name} execution [{colour}]{result.status}[/] in {result.seconds:.1f}s"
+        if result.error:
+            line += f": {result.error}"
+        self.console.print(line)
+
+    def show_seed(self, report: seed.SeedReport) -> None:
+        table = Table(title="History made through Airflow's REST API (InvokeRestApi)", title_justify="left")
+        for column in ("DAG run", "state", "DAG", "paused now"):
+            table.add_column(column)
+        for run in seed.RUNS:
+            table.add_row(run.run_id, report.runs.get(run.run_id, "?"), run.dag_id, str(report.paused.get(run.dag_id)))
+        self.console.print(table)
+        never_run = [dag_id for dag_id in report.paused if dag_id not in {run.dag_id for run in seed.RUNS}]
+        self.console.print(
+            f"{report.variables} variables (one secret), {report.connections} connections with passwords and extras, "
+            f"pool {seed.POOL['name']}; never run: {', '.join(never_run)} (paused)"
+        )
+
+    def show_snapshot(self, listing: cycle.SnapshotListing) -> None:
+        rows = listing.rows_by_table()
+        table = Table(title=f"Snapshot {listing.snapshot_id} in s3://{self.sandbox.stack.bucket}", title_justify="left")
+        table.add_column("object")
+        table.add_column("bytes", justify="right")
+        table.add_column("rows", justify="right")
+        for item in listing.objects:
+            name = item.key.removeprefix("tables/").removesuffix(".csv.gz")
+            table.add_row(item.key, f"{item.size:,}", f"{rows[name]:,}" if name in rows else "")
+        table.add_row("[bold]total", f"[bold]{listing.bytes:,}", f"[bold]{sum(rows.values()):,}")
+        self.console.print(table)
+
+    def show_comparison(self, comparison: Comparison) -> None:
+        table = Table(title="Restored database vs. the one before hibernation", title_justify="left")
+        for column, justify in (("table", "left"), ("kind", "left"), ("before", "right"), ("after", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column("written by the cycle", justify="right")
+        table.add_column("result")
+        for item in comparison.tables:
+            verdict = (
+                "[green]identical" if item.identical else f"[red]{item.missing} missing, {item.unexpected} unexpected"
+            )
+            table.add_row(item.table, item.kind, str(item.before), str(item.after), str(item.cycle_rows or ""), verdict)
+        self.console.print(table)
+        self.console.print(
+            f"[dim]Not restored (the new environment owns them): {', '.join(sorted(comparison.not_restored))}[/]"
+        )
+        paused = Table(title="Paused states", title_justify="left")
+        for column in ("DAG", "before hibernation", "after wake", ""):
+            paused.add_column(column)
+        for dag_id in sorted(set(comparison.paused_before) | set(comparison.paused_after)):
+            before, after = comparison.paused_before.get(dag_id), comparison.paused_after.get(dag_id)
+            paused.add_row(dag_id, _paused(before), _paused(after), "[green]=" if before == after else "[red]≠")
+        self.console.print(paused)
+        for difference in comparison.differences():
+            self.console.print(f"[red]✗ {difference}")
+
+    def show_invariants(self, invariants: list[cycle.Invariant]) -> None:
+        table = Table(title="Invariants after the injected failure", title_justify="left")
+        table.add_column("")
+        table.add_column("invariant")
+        table.add_column("observed")
+        for item in invariants:
+            table.add_row("[green]✓" if item.held else "[red]✗", item.name, item.detail)
+        self.console.print(table)
+
+    def show_alerts(self, alerts: list[Any]) -> None:
+        for alert in alerts:
+            body = alert.message if len(alert.message) < 1500 else alert.message[:1500] + " …"
+            self.console.print(
+                Panel(body, title=f"SNS alert: {alert.subject or '(no subject)'}", border_style="yellow")
+            )
+
+    def show_times(self) -> None:
+        table = Table(title="Time per phase", title_justify="left")
+        table.add_column("phase")
+        table.add_column("seconds", justify="right")
+        for title, seconds in self.phases.items():
+            table.add_row(title, f"{seconds:.1f}")
+        table.add_row("[bold]total", f"[bold]{sum(self.phases.values()):.1f}")
+        self.console.print(table)
+
+    def show_savings(self, environment_class: str) -> None:
+        from mwaa_hibernate.estimate import estimate_savings
+        from mwaa_hibernate.pricing import resolve_prices
+
+        schedules = schedule_settings()
+        estimate = estimate_savings(
+            prices=resolve_prices(environment_class=environment_class, region=self.sandbox.region),
+            hibernate=schedules["HibernateSchedule"],
+            wake=schedules["WakeSchedule"],
+            timezone=schedules["ScheduleTimezone"],
+        )
+        self.console.print(
+            Panel(
+                f"{environment_class} in {estimate.region}, {estimate.month}, hibernating {estimate.hibernate} and "
+                f"waking {estimate.wake} ({estimate.timezone}):\n"
+                f"always on  [bold]${estimate.always_on.total:,.2f}[/] ({estimate.hours_in_month:.0f} h)\n"
+                f"hibernated [bold]${estimate.hibernated.total:,.2f}[/] ({estimate.billed_hours:.0f} h billed, "
+                f"creation and deletion included)\n"
+                f"saves      [bold green]${estimate.savings_usd:,.2f} a month ({estimate.savings_percent:.0f}%)[/]\n"
+                f"[dim]{estimate.price_source}[/]",
+                title="What this schedule saves on AWS",
+                border_style="green",
+            )
+        )
+
+
+def _paused(value: bool | None) -> str:
+    return "—" if value is None else ("paused" if value else "[bold]active[/]")
+
+
+def _run_cycle(demo: Demo, environment_class: str) -> bool:
+    sandbox = demo.sandbox
+    with demo.phase("Capture the database before hibernation"):
+        before = cycle.capture(sandbox)
+        demo.console.print(f"{sum(len(t.rows) for t in before.tables.values()):,} rows in {len(before.tables)} tables")
+    cycle_started = cycle.now()
+    with demo.phase("Hibernate"):
+        hibernate = cycle.run_hibernate(sandbox, on_step=demo.show_step)
+        demo.show_execution("hibernate", hibernate)
+    if not hibernate.succeeded:
+        demo.show_alerts(sandbox.alerts())
+        return False
+    snapshot_id = cycle.latest_snapshot_id(sandbox)
+    if snapshot_id:
+        demo.show_snapshot(cycle.snapshot_listing(sandbox, snapshot_id))
+    demo.console.print(f"environment now: {sandbox.environment_status() or 'deleted'}")
+    with demo.phase("Wake"):
+        wake = cycle.run_wake(sandbox, on_step=demo.show_step)
+        demo.show_execution("wake", wake)
+    if not wake.succeeded:
+        demo.show_alerts(sandbox.alerts())
+        return False
+    with demo.phase("Compare"):
+        comparison = compare_databases(before, cycle.capture(sandbox), cycle_started=cycle_started)
+        demo.show_comparison(comparison)
+    if comparison.identical:
+        demo.console.print("[bold green]✓ Round trip verified: every restored table is identical, paused states exact.")
+    else:
+        demo.console.print(f"[bold red]✗ {len(comparison.differences())} difference(s) after the round trip.")
+    demo.show_times()
+    demo.show_savings(environment_class)
+    return comparison.identical
+
+
+def _run_failure(demo: Demo, step: str) -> bool:
+    sandbox = demo.sandbox
+    if step in cycle.WAKE_FAILURES:
+        with demo.phase("Hibernate (succeeds)"):
+            hibernate = cycle.run_hibernate(sandbox, on_step=demo.show_step)
+            demo.show_execution("hibernate", hibernate)
+        if not hibernate.succeeded:
+            demo.console.print("[red]The hibernation failed, so the wake failure cannot be shown.")
+            return False
+    context = cycle.before_failure(sandbox, environment_exists=step in cycle.HIBERNATE_FAILURES)
+    demo.console.print(f"[yellow]Injecting a failure at {step!r}: {cycle.inject_failure(sandbox, step)}")
+    flow = "Hibernate" if step in cycle.HIBERNATE_FAILURES else "Wake"
+    with demo.phase(f"{flow} (fails at {step})"):
+        run = cycle.run_hibernate if flow == "Hibernate" else cycle.run_wake
+        execution = run(sandbox, on_step=demo.show_step)
+        demo.show_execution(flow.lower(), execution)
+    invariants = cycle.check_invariants(sandbox, step, execution, context)
+    demo.show_alerts(cycle.new_alerts(sandbox, context))
+    demo.show_invariants(invariants)
+    demo.show_times()
+    return all(item.held for item in invariants)
+
+
+def _show_keep(console: Console, sandbox: Sandbox) -> None:
+    endpoint = sandbox.moto_url
+    lines = [
+        f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
+        f"AWS_DEFAULT_REGION={sandbox.region}",
+        f"aws s3 ls --recursive s3://{sandbox.stack.bucket}/",
+        f"aws stepfunctions list-executions --state-machine-arn {sandbox.state_machine_arn('hibernate')}",
+        f"aws sns list-topics   # the alert topic: {sandbox.stack.topic_arn}",
+        f"aws mwaa get-environment --name {sandbox.environment_name} --endpoint-url {sandbox.mwaa_url}",
+    ]
+    status = sandbox.environment_status()
+    if status == "AVAILABLE":
+        instance = sandbox.airflow()
+        environment = sandbox.client("mwaa").get_environment(Name=sandbox.environment_name)["Environment"]
+        lines.append(f"Airflow UI: {environment['WebserverUrl']}  (user admin, password {instance.api_password})")
+    else:
+        lines.append(f"The environment is {status or 'deleted'}: no Airflow UI to open.")
+    console.print(Panel("\n".join(lines), title="The sandbox keeps running (Ctrl-C stops it)", border_style="cyan"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mwaa_hibernate_sandbox.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--airflow-version", help="an Airflow version with a venv under .venvs/ (default: newest)")
+    parser.add_argument("--keep", action="store_true", help="leave everything running at the end and say how to look")
+    parser.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
+    parser.add_argument("--environment-name", default=DEFAULT_ENVIRONMENT, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    try:
+        airflow_bin = airflow_bin_for(args.airflow_version)
+    except DemoError as exc:
+        console.print(f"[red]{exc}")
+        return 2
+    state_dir = project_root() / STATE_FOLDER / time.strftime("demo-%Y%m%dT%H%M%S")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=state_dir / "demo.log", level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    demo_started = time.monotonic()
+    sandbox = Sandbox(airflow_bin=airflow_bin, state_dir=state_dir, environment_name=args.environment_name)
+    demo = Demo(console, sandbox)
+    ok = False
+    try:
+        with demo.phase("Start the sandbox"):
+            sandbox.start()
+            stack = sandbox.stack
+            console.print(
+                f"moto {sandbox.moto_url}: bucket {stack.bucket}, KMS key, topic, {len(stack.functions)} functions "
+                f"(real handlers, in-process), {len(stack.state_machines)} state machines from statemachine/\n"
+                f"MWAA stand-in {sandbox.mwaa_url}: Airflow {sandbox.airflow_version} from {airflow_bin.parent.name}"
+            )
+        with demo.phase("Create the environment and its history"):
+            environment = seed.create_environment(sandbox.client("mwaa"), sandbox.environment_name)
+            console.print(f"{sandbox.environment_name} is {environment['Status']} ({environment['EnvironmentClass']})")
+            demo.show_seed(seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print))
+        ok = _run_failure(demo, args.fail_at) if args.fail_at else _run_cycle(demo, environment["EnvironmentClass"])
+        console.print(f"[dim]Demo took {time.monotonic() - demo_started:.0f}s; log: {state_dir / 'demo.log'}[/]")
+        if args.keep:
+            _show_keep(console, sandbox)
+            _wait_for_interrupt()
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted.")
+    except Exception as exc:
+        log.exception("demo failed")
+        console.print(f"[red]The demo failed: {type(exc).__name__}: {exc}\nLog: {state_dir / 'demo.log'}")
+        ok = False
+    finally:
+        with console.status("Stopping Airflow, PostgreSQL and moto"):
+            sandbox.stop()
+    return 0 if ok else 1
+
+
+def _wait_for_interrupt() -> None:
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
