@@ -1,12 +1,12 @@
-"""Fixtures for the hibernation DAG tests: a PostgreSQL cluster, migrated Airflow databases, a moto server.
+"""Fixtures for the hibernation DAG tests: migrated Airflow databases and a moto server.
 
-Migrating takes seconds, cloning a migrated database takes a fraction of one: the schema is migrated
-once per session by this venv's Airflow into a template, and each test gets a fresh copy of it.
+The PostgreSQL cluster is the shared `pg_cluster` of tests/airflow/conftest.py. Migrating takes
+seconds, cloning a migrated database a fraction of one: the schema is migrated once per session by
+this venv's Airflow into a template, and each test (or emulated environment) gets a fresh copy.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 import sys
@@ -14,15 +14,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 import sqlalchemy as sa
-from hibernation_support import AWS_TEST_ENV, Moto
+from hibernation_support import AWS_TEST_ENV, Moto, clone_migrated
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 TEMPLATE_DB = "hibernation_dags_template"
-_db_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -32,38 +30,12 @@ def airflow_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def _admin(cluster: PostgresCluster, sql: str) -> None:
-    conn = psycopg2.connect(cluster.dsn())
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-@pytest.fixture(scope="session")
 def migrated_template(pg_cluster: PostgresCluster, airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database migrated by this venv's Airflow, used only as a template for `fresh_db`."""
+    """A database migrated by this venv's Airflow, used only as a template for `db_engine` and the e2e environments."""
     url = pg_cluster.create_database(TEMPLATE_DB)
     home = tmp_path_factory.mktemp("template-home")
     AirflowInstance(home=home, db_url=url, dags_folder=home / "dags", bin_dir=airflow_bin).migrate()
     return TEMPLATE_DB
-
-
-def clone_migrated(cluster: PostgresCluster, template: str, name: str | None = None) -> str:
-    """A new database identical to the migrated template; returns its SQLAlchemy URL."""
-    name = name or f"hibernation_dags_{next(_db_numbers)}"
-    _admin(cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return cluster.url(name)
 
 
 @pytest.fixture

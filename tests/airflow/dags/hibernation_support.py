@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import psycopg2
 import sqlalchemy as sa
+from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 REGION = "eu-west-1"
 AWS_TEST_ENV = {
@@ -18,6 +21,7 @@ AWS_TEST_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+_db_numbers = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,20 @@ def wait_for_execution(sfn: Any, arn: str, *, timeout: float = 60) -> dict[str, 
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {arn} still RUNNING after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def _admin(cluster: PostgresCluster, sql: str) -> None:
+    conn = psycopg2.connect(cluster.dsn())
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def clone_migrated(cluster: PostgresCluster, template: str, name: str | None = None) -> str:
+    """A new database identical to the migrated template; returns its SQLAlchemy URL."""
+    name = name or f"hibernation_dags_{next(_db_numbers)}"
+    _admin(cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return cluster.url(name)
