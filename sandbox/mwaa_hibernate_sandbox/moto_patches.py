@@ -18,6 +18,9 @@ state machines of this project cannot run in moto:
   begins (the task's Lambda returns after the DAG already answered): moto only looks at the outcome
   after a heartbeat wakes it, so the task times out although it succeeded. We check the outcome first
   and keep checking while waiting for heartbeats.
+- Speed: moto parses the ASL with the pure-Python ANTLR runtime when a state machine is created and again
+  at every execution start (about a second for a 30-state machine on a busy 2-core machine). We cache
+  the parse tree per definition text; the evaluation components are still built fresh per execution.
 
 moto's Lambda runs functions in Docker, which is not available here. ``LambdaRouter`` replaces
 ``LambdaFunction._invoke_lambda`` so an invocation (direct, or from a state machine) imports the real
@@ -166,6 +169,26 @@ def _wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpo
     return None
 
 
+_PARSE_TREES: dict[str, Any] = {}
+_PARSE_LOCK = threading.Lock()
+
+
+def _make_cached_parse(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with _PARSE_LOCK:
+            tree = _PARSE_TREES.get(definition)
+        if tree is None:
+            program, tree = original(definition)  # raises ASLParserException for a bad definition, uncached
+            with _PARSE_LOCK:
+                _PARSE_TREES[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    return staticmethod(parse)
+
+
 @contextlib.contextmanager
 def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
     """Apply the interpreter fixes for the duration of the block (a test, or a sandbox's lifetime)."""
@@ -180,6 +203,7 @@ def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
     )
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     with contextlib.ExitStack() as stack:
@@ -207,6 +231,9 @@ def patched_step_functions(*, fast_wait: bool = True) -> Iterator[None]:
         )
         patch(mock.patch.dict(aws_sdk._SERVICE_ERROR_NAMES, AWS_SDK_ERROR_PREFIXES))
         patch(mock.patch.object(moto_jsonata, "_eval_jsonata", _evaluate_jsonata))
+        patch(
+            mock.patch.object(AmazonStateLanguageParser, "parse", _make_cached_parse(AmazonStateLanguageParser.parse))
+        )
         if fast_wait:
             patch(mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None))
         yield

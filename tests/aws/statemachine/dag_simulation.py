@@ -1,0 +1,192 @@
+"""The Airflow side of a hibernation, simulated: what the export and import DAGs do, seen from outside.
+
+The MWAA double calls these when the trigger function creates a run of an unpaused hibernation DAG.
+Like the real DAGs they validate the run's conf with the engine's own parser, decrypt the task token
+with KMS under the agreed encryption context, and answer through the engine's TaskTokenCallback; the
+snapshot they write uses the engine's store and manifest, so the verify function checks a real one.
+Work runs on a thread, as a DAG run is asynchronous to the Lambda that triggered it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from mwaa_double import DagRun, MwaaDouble
+from mwaa_hibernate_engine import (
+    HIBERNATION_DAG_IDS,
+    MANIFEST_NAME,
+    PAUSED_STATE_NAME,
+    Manifest,
+    NoEncryption,
+    open_store,
+    read_paused_state,
+    verify_snapshot,
+    write_paused_state,
+)
+from mwaa_hibernate_engine.callback import TaskTokenCallback
+from mwaa_hibernate_engine.dagconf import EXPORT_FAILED, IMPORT_FAILED, parse_export_conf, parse_import_conf
+from mwaa_hibernate_engine.manifest import FileEntry, table_path
+
+# One small table is enough: the state machines only see the manifest, sizes and checksums.
+TABLE = "dag_run"
+TABLE_CSV = b"id,dag_id,run_id,state\n1,sales_etl,scheduled__2026-11-23T00:00:00+00:00,success\n"
+EXPORT_OUTCOMES = ("success", "fail", "silent", "truncated", "tampered")
+IMPORT_OUTCOMES = ("success", "fail", "silent")
+
+
+@dataclass
+class DagSimulation:
+    """Export and import DAG behaviour for one test; ``join()`` waits for the runs and re-raises their errors."""
+
+    region: str
+    threads: list[threading.Thread] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    confs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    snapshots_written: list[str] = field(default_factory=list)
+
+    def _s3(self) -> Any:
+        return boto3.client("s3", region_name=self.region)
+
+    def _start(self, run: DagRun, work: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                work()
+            except Exception:  # reported by join(), so a broken contract fails the test that caused it
+                self.errors.append(f"{run.dag_id} {run.dag_run_id}: {traceback.format_exc()}")
+
+        thread = threading.Thread(target=guarded, name=f"dag-{run.dag_id}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def join(self, timeout: float = 30.0) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+        assert not self.errors, "a simulated DAG run failed:\n" + "\n".join(self.errors)
+
+    # --- export ---------------------------------------------------------------------------
+
+    def export(self, outcome: str = "success") -> Callable[[DagRun, MwaaDouble], None]:
+        """success: snapshot written, callback succeeds. fail: DAGs paused, then SendTaskFailure(ExportFailed).
+        silent: DAGs paused, never calls back. truncated / tampered: like success, but a table is then replaced
+        by a shorter file / by one of the same size with other bytes (only its sha256 tells)."""
+        assert outcome in EXPORT_OUTCOMES
+
+        def runner(run: DagRun, double: MwaaDouble) -> None:
+            conf = parse_export_conf(run.conf)  # the real DAG's validation of what the trigger sent
+            self.confs.append((run.dag_id, run.conf))
+            env = double.environments[run.environment]
+
+            def work() -> None:
+                store = open_store(conf.snapshot.uri, s3_client=self._s3())
+                with double._lock:
+                    before = {d: paused for d, paused in env.dags.items() if d not in HIBERNATION_DAG_IDS}
+                    for dag_id in before:
+                        env.dags[dag_id] = True
+                write_paused_state(store, before)
+                callback = TaskTokenCallback(callback=conf.callback, environment=run.environment)
+                if outcome == "silent":
+                    return
+                if outcome == "fail":
+                    cause = "Export of table task_instance failed: could not read from the database (simulated)."
+                    callback.fail(error=EXPORT_FAILED, cause=cause)
+                    return
+                manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id)
+                self.snapshots_written.append(conf.snapshot.uri)
+                if outcome == "truncated":
+                    store.put_bytes(table_path(TABLE), gzip.compress(b"id,dag_id\n", mtime=0))
+                if outcome == "tampered":
+                    original = store.get_bytes(table_path(TABLE))
+                    store.put_bytes(table_path(TABLE), original[:-1] + bytes([original[-1] ^ 0xFF]))
+                callback.succeed(
+                    {
+                        "snapshot_id": manifest.snapshot_id,
+                        "tables": len(manifest.files),
+                        "rows": manifest.rows,
+                        "bytes": manifest.bytes,
+                        "seconds": 0.2,
+                    }
+                )
+
+            self._start(run, work)
+
+        return runner
+
+    # --- import ---------------------------------------------------------------------------
+
+    def import_(self, outcome: str = "success") -> Callable[[DagRun, MwaaDouble], None]:
+        """success: paused states restored from the snapshot, callback succeeds. fail: nothing restored (one
+        transaction), DAGs stay paused, SendTaskFailure(ImportFailed). silent: never calls back."""
+        assert outcome in IMPORT_OUTCOMES
+
+        def runner(run: DagRun, double: MwaaDouble) -> None:
+            conf = parse_import_conf(run.conf)
+            self.confs.append((run.dag_id, run.conf))
+            env = double.environments[run.environment]
+
+            def work() -> None:
+                store = open_store(conf.snapshot.uri, s3_client=self._s3())
+                manifest = verify_snapshot(store)  # the real import refuses an unverified snapshot
+                callback = TaskTokenCallback(callback=conf.callback, environment=run.environment)
+                if outcome == "silent":
+                    return
+                if outcome == "fail":
+                    cause = "Restore of table dag_run failed: duplicate key (simulated). Nothing was imported."
+                    callback.fail(error=IMPORT_FAILED, cause=cause)
+                    return
+                states = read_paused_state(store) or {}
+                with double._lock:
+                    for dag_id, paused in states.items():
+                        if dag_id in env.dags:
+                            env.dags[dag_id] = paused
+                callback.succeed(
+                    {
+                        "snapshot_id": manifest.snapshot_id,
+                        "tables": len(manifest.files),
+                        "rows": manifest.rows,
+                        "seconds": 0.3,
+                        "dags_unpaused": sum(1 for paused in states.values() if not paused),
+                    }
+                )
+
+            self._start(run, work)
+
+        return runner
+
+
+def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
+    """A small, complete, valid snapshot in the engine's format: one table, the paused state, the manifest last."""
+    with store.writer(table_path(TABLE)) as writer:
+        writer.write(gzip.compress(TABLE_CSV, mtime=0))
+    table = FileEntry(
+        path=table_path(TABLE),
+        bytes=writer.bytes_written,
+        sha256=writer.sha256,
+        table=TABLE,
+        kind="copy",
+        rows=1,
+        columns=("id", "dag_id", "run_id", "state"),
+    )
+    paused_bytes = store.get_bytes(PAUSED_STATE_NAME)
+    paused = FileEntry(path=PAUSED_STATE_NAME, bytes=len(paused_bytes), sha256=hashlib.sha256(paused_bytes).hexdigest())
+    _, encryption = NoEncryption().new_box(snapshot_id=snapshot_id)
+    manifest = Manifest(
+        snapshot_id=snapshot_id,
+        created_at=datetime.now(UTC).isoformat(),
+        dialect="postgresql",
+        alembic_revision="5f2621c13b39",
+        airflow_version="2.10.3",
+        encryption=encryption,
+        files=(table,),
+        excluded_dag_ids=HIBERNATION_DAG_IDS,
+        paused_state=paused,
+    )
+    store.put_bytes(MANIFEST_NAME, manifest.dumps())
+    return manifest

@@ -1,0 +1,231 @@
+"""The hibernate state machine, executed in moto: the real ASL, the real handlers, an MWAA double.
+
+Each test names the invariant it protects (DESIGN.md) and asserts on what a user relies on: the
+objects in S3, the latest pointer, the alert a person receives, and which MWAA calls were (not) made.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from mwaa_double import OUTPUT_ONLY_FIELDS
+from world import ENVIRONMENT, EXPORT_DAG, USER_DAGS, World
+
+REFUSED = "Alert that hibernation was refused"
+FAILED = "Alert that hibernation failed"
+COMPENSATE = "Restore the DAGs' paused states"
+DELETE = "Delete the environment"
+
+
+def snapshot_prefix(world: World, snapshot_id: str) -> str:
+    return f"{ENVIRONMENT}/snapshots/{snapshot_id}/"
+
+
+def only_alert(world: World) -> dict[str, str]:
+    alerts = world.alerts()
+    assert len(alerts) == 1, f"expected exactly one alert, got {alerts}"
+    return alerts[0]
+
+
+def assert_environment_kept_with_dags_as_before(world: World) -> None:
+    """Invariants 1 and 2: not deleted, and every DAG's paused state as the users left it."""
+    assert not world.mwaa.calls_of("DeleteEnvironment")
+    assert world.mwaa.environments[ENVIRONMENT].current()[0] == "AVAILABLE"
+    assert {dag: world.dag_states()[dag] for dag in USER_DAGS} == USER_DAGS
+
+
+def test_hibernation_saves_config_exports_verifies_commits_then_deletes(world: World) -> None:
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "SUCCEEDED", outcome
+    snapshot_id = outcome.output["preflight"]["snapshot_id"]
+    prefix = snapshot_prefix(world, snapshot_id)
+    assert set(world.keys(prefix)) == {
+        f"{prefix}environment.json",
+        f"{prefix}dag_paused_state.json",
+        f"{prefix}tables/dag_run.csv.gz",
+        f"{prefix}manifest.json",
+    }
+    saved = world.read_json(f"{prefix}environment.json")
+    assert json.dumps(saved).count(ENVIRONMENT) >= 1 and "ExecutionRoleArn" in json.dumps(saved)
+    assert world.read_json(f"{prefix}dag_paused_state.json")["dags"] == USER_DAGS
+    assert world.latest()["snapshot_id"] == snapshot_id
+    assert world.state_file()["phase"] == "HIBERNATED" and world.state_file()["snapshot_id"] == snapshot_id
+    # The environment is gone, deleted once, and only after the snapshot was verified and committed.
+    assert ENVIRONMENT not in world.mwaa.environments or world.mwaa.environments[ENVIRONMENT].current()[0] != (
+        "AVAILABLE"
+    )
+    assert len(world.mwaa.calls_of("DeleteEnvironment")) == 1
+    order = outcome.states
+    assert order.index("Verify the snapshot") < order.index("Mark the snapshot as the latest") < order.index(DELETE)
+    assert not outcome.visited(COMPENSATE)
+    # Success is silent unless NotifyOnSuccess is true.
+    assert world.alerts() == []
+
+
+def test_export_dag_is_unpaused_before_its_run_and_the_token_is_never_in_plaintext(world: World) -> None:
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "SUCCEEDED", outcome
+    patch, post = world.mwaa.rest_calls(path_pattern=f"/dags/{EXPORT_DAG}.*")
+    assert (patch["Method"], patch["Body"]) == ("PATCH", {"is_paused": False})
+    assert post["Method"] == "POST" and post["Path"] == f"/dags/{EXPORT_DAG}/dagRuns"
+    ((dag_id, conf),) = world.dags.confs
+    assert dag_id == EXPORT_DAG
+    assert conf["snapshot_uri"] == outcome.output["preflight"]["snapshot_uri"]
+    assert conf["kms_key_id"] == world.stack.kms_key_arn
+    assert (conf["retention_days"], conf["drain_timeout_minutes"]) == (30, 30)
+    # The ciphertext decrypts only under this environment's encryption context (the DAG did so to call back).
+    kms = world.client("kms")
+    blob = base64.b64decode(conf["callback"]["token_ciphertext"])
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"mwaa-hibernate:environment": "another"})
+    # Nothing a user or a log can see holds a plaintext task token: not the conf, not the bucket.
+    history = world.client("stepfunctions").get_execution_history(executionArn=outcome.arn)["events"]
+    tokens = {
+        json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
+        for e in history
+        if "taskScheduledEventDetails" in e and "task_token" in e["taskScheduledEventDetails"]["parameters"]
+    }
+    assert tokens
+    objects = b"".join(
+        world.client("s3").get_object(Bucket=world.stack.bucket, Key=key)["Body"].read()
+        for key in world.keys()  # noqa: SIM118 - World.keys lists S3 keys
+    )
+    for token in tokens:
+        assert token not in json.dumps(conf) and token.encode() not in objects
+
+
+def test_environment_not_available_is_refused_touching_nothing(world: World) -> None:
+    world.mwaa.environments[ENVIRONMENT].timeline = ["UPDATING"]
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.error == "HibernationFailed"
+    assert outcome.visited(REFUSED) and not outcome.visited("Save the environment configuration")
+    assert world.mwaa.mutating_calls() == []
+    assert world.keys() == []
+    alert = only_alert(world)
+    assert ENVIRONMENT in alert["subject"] and "UPDATING" in alert["message"]
+    assert "Nothing was touched" in alert["message"]
+
+
+def test_a_second_execution_is_refused_while_one_is_running(world: World) -> None:
+    world.mwaa.on_trigger(EXPORT_DAG, world.dags.export("silent"))
+    first = world.start("hibernate")
+    world.wait_until(lambda: world.dags.confs, "the first execution's export DAG run")
+    calls_before = list(world.mwaa.mutating_calls())
+
+    second = world.wait(world.start("wake"))
+
+    assert second.status == "FAILED" and second.visited("Alert that waking was refused")
+    assert world.mwaa.mutating_calls() == calls_before, "the refused execution touched the environment"
+    alert = only_alert(world)
+    assert "another execution is still running" in alert["message"] and first in alert["message"]
+    sfn = world.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=first)["status"] == "RUNNING"
+
+
+def test_missing_export_dag_fails_before_anything_is_paused_or_deleted(world: World) -> None:
+    del world.mwaa.environments[ENVIRONMENT].dags[EXPORT_DAG]
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.visited(COMPENSATE)
+    assert_environment_kept_with_dags_as_before(world)
+    assert world.latest() is None
+    alert = only_alert(world)
+    assert EXPORT_DAG in alert["message"] and "DAG folder" in alert["message"]
+    assert "NOT deleted" in alert["message"]
+
+
+def test_export_failure_restores_paused_states_keeps_the_environment_and_alerts(world: World) -> None:
+    world.mwaa.on_trigger(EXPORT_DAG, world.dags.export("fail"))
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.visited(COMPENSATE)
+    assert_environment_kept_with_dags_as_before(world)
+    unpatched = [c["Path"] for c in world.mwaa.rest_calls("PATCH") if c["Body"] == {"is_paused": False}]
+    assert "/dags/legacy_backfill" not in unpatched, "a DAG the team had paused was unpaused"
+    assert world.latest() is None and world.state_file() is None
+    alert = only_alert(world)
+    assert "ExportFailed" in alert["message"] and "NOT deleted" in alert["message"]
+    assert "Unpaused 2 DAG(s)" in alert["message"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        pytest.param({"ExportTimeoutSeconds": "1"}, "States.Timeout", id="export-timeout"),
+        pytest.param({"CallbackHeartbeatSeconds": "1"}, "States.Timeout", id="no-heartbeat"),
+    ],
+)
+def test_callback_timeout_restores_paused_states_and_keeps_the_environment(make_world, overrides, error) -> None:
+    # Time compressed: the template's minimums are minutes; the ASL reads the same parameters.
+    world = make_world(**overrides)
+    world.mwaa.on_trigger(EXPORT_DAG, world.dags.export("silent"))
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.visited(COMPENSATE)
+    assert_environment_kept_with_dags_as_before(world)
+    assert world.latest() is None
+    # moto reports a missed heartbeat as States.Timeout; AWS may name it States.HeartbeatTimeout.
+    assert error in only_alert(world)["message"]
+
+
+@pytest.mark.parametrize(("damage", "reported"), [("truncated", "bytes, the manifest says"), ("tampered", "sha256")])
+def test_verification_failure_unpauses_dags_and_never_deletes(world: World, damage: str, reported: str) -> None:
+    world.mwaa.on_trigger(EXPORT_DAG, world.dags.export(damage))
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED"
+    assert outcome.visited("Verify the snapshot") and outcome.visited(COMPENSATE)
+    assert not outcome.visited("Mark the snapshot as the latest") and not outcome.visited(DELETE)
+    assert_environment_kept_with_dags_as_before(world)
+    assert world.latest() is None, "the latest pointer moved to a snapshot that failed verification"
+    alert = only_alert(world)
+    assert "verifying the snapshot" in alert["subject"] + alert["message"]
+    assert reported in alert["message"] and "NOT deleted" in alert["message"]
+
+
+def test_delete_failure_keeps_the_environment_running_with_its_dags(world: World) -> None:
+    world.mwaa.fail("DeleteEnvironment", "ValidationException", "Environment is being updated")
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.visited(DELETE) and outcome.visited(COMPENSATE)
+    assert world.mwaa.environments[ENVIRONMENT].current()[0] == "AVAILABLE"
+    assert {dag: world.dag_states()[dag] for dag in USER_DAGS} == USER_DAGS
+    # The snapshot itself is good: verified, and the pointer moved to it before the delete was tried.
+    (snapshot_id,) = world.snapshot_ids()
+    assert world.latest()["snapshot_id"] == snapshot_id
+    assert world.state_file() is None, "recorded as hibernated although the environment still exists"
+    alert = only_alert(world)
+    assert "deleting the environment" in alert["subject"] + alert["message"]
+    assert "Environment is being updated" in alert["message"]
+
+
+def test_hibernating_an_already_hibernated_environment_succeeds_touching_nothing(world: World) -> None:
+    del world.mwaa.environments[ENVIRONMENT]
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "SUCCEEDED" and outcome.visited("Already hibernated")
+    assert world.mwaa.mutating_calls() == []
+    assert world.keys() == [] and world.alerts() == []
+
+
+def test_saved_configuration_is_what_get_environment_returned(world: World) -> None:
+    """environment.json is the input of the wake's CreateEnvironment request: keep it complete."""
+    outcome = world.run("hibernate")
+
+    saved = world.read_json(f"{snapshot_prefix(world, outcome.output['preflight']['snapshot_id'])}environment.json")
+    document = saved.get("Environment", saved)
+    for field in ("ExecutionRoleArn", "SourceBucketArn", "NetworkConfiguration", "AirflowVersion", "Tags"):
+        assert field in document, f"{field} missing from the saved configuration"
+    assert set(OUTPUT_ONLY_FIELDS) & set(document), "GetEnvironment output should be saved as returned"
