@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
@@ -22,4 +23,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
     )
     logger.info("Latest pointer moved", extra=committed)
+    metrics.add_metric(name="SnapshotsCommitted", unit=MetricUnit.Count, value=1)
     return committed

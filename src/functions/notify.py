@@ -33,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         alert = notify.from_state_machine(event, status_now=notify.environment_now(event["environment_name"]))
     if alert is None:
+        metrics.add_metric(name="AlertsAlreadySent", unit=MetricUnit.Count, value=1)
         return {"published": False, "subject": None}
     notify.publish(alert, topic_arn=settings.required(settings.ALERT_TOPIC_ARN))
     logger.info("Alert published", extra={"subject": alert.subject})

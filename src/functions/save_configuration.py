@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
@@ -18,6 +19,8 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, snapshot_id}. Returns {snapshot_id, key, airflow_version}."""
     config = settings.Settings.from_environment()
-    return snapshots.save_configuration(
+    saved = snapshots.save_configuration(
         environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
     )
+    metrics.add_metric(name="ConfigurationsSaved", unit=MetricUnit.Count, value=1)
+    return saved

@@ -10,16 +10,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
+
+from mwaa_hibernate_engine.dagconf import SNAPSHOT_ID_PATTERN
+from mwaa_hibernate_engine.manifest import MANIFEST_NAME as MANIFEST_FILE
+from mwaa_hibernate_engine.manifest import PAUSED_STATE_NAME as DAG_PAUSED_STATE_FILE
 
 # UTC start time of the hibernate execution: unique per cycle (one cycle at a time), sortable, readable.
 SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
-SNAPSHOT_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z$")
 
+# The file names inside a snapshot folder come from the engine, which writes them; this one is ours.
 ENVIRONMENT_FILE = "environment.json"
-DAG_PAUSED_STATE_FILE = "dag_paused_state.json"
-MANIFEST_FILE = "manifest.json"
 LATEST_FILE = "latest.json"
 STATE_FILE = "state.json"
 

@@ -10,37 +10,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mwaa_hibernate_engine import open_store, read_paused_state
+
 from mwaa_hibernate import layout, restapi
-from mwaa_hibernate.aws import client, read_json
+from mwaa_hibernate.aws import client
 from mwaa_hibernate.exceptions import DagNotFound, MwaaHibernateError, PausedStateRestoreFailed
 
 logger = logging.getLogger(__name__)
-
-
-def parse_paused_state(document: Any) -> dict[str, bool]:
-    """{dag_id: is_paused} from the file, accepting a mapping (optionally under "dags") or a list of rows."""
-    if isinstance(document, dict) and "dags" in document:
-        document = document["dags"]
-    if isinstance(document, dict):
-        return {str(k): bool(v) for k, v in document.items()}
-    if isinstance(document, list):
-        return {str(row["dag_id"]): bool(row["is_paused"]) for row in document}
-    raise ValueError(f"{layout.DAG_PAUSED_STATE_FILE} has an unexpected shape: {type(document).__name__}")
 
 
 def restore_paused_states(
     *, environment: str, snapshot_id: str, bucket: str, s3: Any = None, mwaa: Any = None
 ) -> dict[str, Any]:
     """Unpause every DAG that was unpaused before the export; report what was done."""
-    document = read_json(client("s3", s3), bucket, layout.dag_paused_state_key(environment, snapshot_id))
-    if document is None:
+    store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=client("s3", s3))
+    before = read_paused_state(store)
+    if before is None:
         return {
             "restored": 0,
             "unpaused": [],
             "kept_paused": 0,
             "note": "The export had not recorded any paused state, so it had paused nothing.",
         }
-    before = parse_paused_state(document)
     mwaa = client("mwaa", mwaa)
     unpaused, missing, failed = [], [], {}
     for dag_id in sorted(d for d, paused in before.items() if not paused):

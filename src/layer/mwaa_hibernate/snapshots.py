@@ -7,11 +7,11 @@ verified snapshot, and pruning never touches the latest one (DESIGN.md invariant
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mwaa_hibernate_engine import SnapshotError, open_store, verify_snapshot
 
 from mwaa_hibernate import layout
 from mwaa_hibernate.aws import client, error_code, raise_if_transient, read_json, write_json
@@ -73,9 +73,6 @@ def load_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: A
 
 def verify(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
     """Check a snapshot from outside the environment; raise SnapshotVerificationFailed saying what is wrong."""
-    from mwaa_hibernate_engine import open_store, verify_snapshot
-    from mwaa_hibernate_engine.errors import SnapshotError
-
     s3 = client("s3", s3)
     if not exists(s3, bucket, layout.environment_key(environment, snapshot_id)):
         raise SnapshotVerificationFailed(
@@ -83,22 +80,15 @@ def verify(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -
             "not be recreated from it. Run the hibernation again."
         )
     try:
-        manifest = verify_snapshot(open_store(layout.snapshot_uri(bucket, environment, snapshot_id)))
+        manifest = verify_snapshot(open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=s3))
     except SnapshotError as exc:
         raise SnapshotVerificationFailed(f"Snapshot {snapshot_id} of {environment} is not usable: {exc}") from exc
-    return {"snapshot_id": snapshot_id, **_summary(manifest)}
-
-
-def _summary(manifest: Any) -> dict[str, Any]:
-    """Files and bytes of a manifest, whatever shape the engine gives it (dict or dataclass)."""
-    if is_dataclass(manifest) and not isinstance(manifest, type):
-        manifest = asdict(manifest)
-    if not isinstance(manifest, dict):
-        manifest = dict(getattr(manifest, "__dict__", {}))
-    files = manifest.get("files") or manifest.get("tables") or []
-    entries = list(files.values()) if isinstance(files, dict) else list(files)
-    sizes = [e.get("size") or e.get("bytes") or 0 for e in entries if isinstance(e, dict)]
-    return {"files": len(entries), "bytes": sum(sizes)}
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotVerificationFailed(
+            f"The manifest in snapshot folder {snapshot_id} of {environment} describes snapshot "
+            f"{manifest.snapshot_id}: the folder was copied or written by something else. Run the hibernation again."
+        )
+    return {"snapshot_id": snapshot_id, "files": len(manifest.files), "bytes": manifest.bytes, "rows": manifest.rows}
 
 
 def read_latest(*, environment: str, bucket: str, s3: Any = None) -> str | None:
@@ -133,12 +123,16 @@ def record_state(*, environment: str, phase: str, snapshot_id: str | None, bucke
 
 
 def list_snapshot_ids(*, environment: str, bucket: str, s3: Any = None) -> list[str]:
-    """Every snapshot folder of the environment, oldest first (ids sort by time)."""
+    """Every snapshot folder of the environment that holds objects, oldest first (ids sort by time).
+
+    Built from object keys rather than common prefixes: a snapshot has tens of files, and some S3
+    emulations list a pruned folder's delete markers as a common prefix.
+    """
     paginator = client("s3", s3).get_paginator("list_objects_v2")
     ids = set()
-    for page in paginator.paginate(Bucket=bucket, Prefix=layout.snapshots_prefix(environment), Delimiter="/"):
-        for prefix in page.get("CommonPrefixes", []):
-            snapshot_id = layout.snapshot_id_from_key(environment, prefix["Prefix"])
+    for page in paginator.paginate(Bucket=bucket, Prefix=layout.snapshots_prefix(environment)):
+        for obj in page.get("Contents", []):
+            snapshot_id = layout.snapshot_id_from_key(environment, obj["Key"])
             if snapshot_id:
                 ids.add(snapshot_id)
     return sorted(ids)

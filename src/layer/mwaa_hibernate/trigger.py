@@ -7,38 +7,32 @@ never in plaintext in the run's conf, the metadata database, a snapshot or a log
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mwaa_hibernate_engine import dagconf
 
 from mwaa_hibernate import layout, restapi
 from mwaa_hibernate.aws import client, raise_if_transient
 
 logger = logging.getLogger(__name__)
 
-# DAG ids of the hibernation DAGs (dags/mwaa_hibernate_export.py, dags/mwaa_hibernate_import.py).
-DAG_IDS = {"export": "mwaa_hibernate_export", "import": "mwaa_hibernate_import"}
-TOKEN_PURPOSE = "task-token"
+# Which DAG each purpose runs; the ids belong to the DAGs (mwaa_hibernate_engine.dagconf).
+DAG_IDS = {"export": dagconf.EXPORT_DAG_ID, "import": dagconf.IMPORT_DAG_ID}
 
 
-def token_encryption_context(environment: str) -> dict[str, str]:
-    """The KMS encryption context of a task token; the DAG's callback decrypts with the same one."""
-    return {"mwaa-hibernate:purpose": TOKEN_PURPOSE, "mwaa-hibernate:environment": environment}
-
-
-def encrypt_task_token(*, task_token: str, environment: str, kms_key_arn: str, kms: Any = None) -> str:
+def encrypt_task_token(*, task_token: str, environment: str, kms_key_arn: str, kms: Any = None) -> bytes:
+    """KMS ciphertext of the task token, bound to its purpose and environment by the encryption context."""
     try:
-        blob = client("kms", kms).encrypt(
+        return client("kms", kms).encrypt(
             KeyId=kms_key_arn,
             Plaintext=task_token.encode(),
-            EncryptionContext=token_encryption_context(environment),
+            EncryptionContext=dagconf.token_encryption_context(environment),
         )["CiphertextBlob"]
     except ClientError as exc:
         raise_if_transient(exc, "Encrypting the task token")
         raise
-    return base64.b64encode(blob).decode()
 
 
 def build_conf(
@@ -48,21 +42,25 @@ def build_conf(
     snapshot_id: str,
     bucket: str,
     kms_key_arn: str,
-    token_ciphertext: str,
+    token_ciphertext: bytes,
     region: str,
     retention_days: int | None = None,
     drain_timeout_minutes: int | None = None,
 ) -> dict[str, Any]:
-    """The run's conf: the export gets the key and the trimming and drain settings, the import does not."""
+    """The run's conf, validated by the DAGs' own parser so a bad value fails here, not inside Airflow.
+
+    The export gets the key and the trimming and drain settings; the import only the snapshot and callback.
+    """
     conf: dict[str, Any] = {
         "snapshot_uri": layout.snapshot_uri(bucket, environment, snapshot_id),
-        "callback": {"token_ciphertext": token_ciphertext, "region": region},
+        "callback": dagconf.CallbackConf(token_ciphertext=token_ciphertext, region=region).to_conf(),
     }
-    if purpose == "export":
-        conf["kms_key_id"] = kms_key_arn
-        conf["retention_days"] = int(retention_days if retention_days is not None else 0)
-        conf["drain_timeout_minutes"] = int(drain_timeout_minutes if drain_timeout_minutes is not None else 0)
-    return conf
+    if purpose == "import":
+        return dagconf.parse_import_conf(conf).to_conf()
+    conf["kms_key_id"] = kms_key_arn
+    conf["retention_days"] = int(retention_days or 0)
+    conf["drain_timeout_minutes"] = int(drain_timeout_minutes or 0)
+    return dagconf.parse_export_conf(conf).to_conf()
 
 
 def trigger_dag(

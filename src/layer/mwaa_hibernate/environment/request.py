@@ -42,6 +42,8 @@ CREATE_ENVIRONMENT_FIELDS = (
     "EndpointManagement",
     "MinWebservers",
     "MaxWebservers",
+    "IdentityCenterConfiguration",
+    "Teams",
 )
 REQUIRED_FIELDS = ("Name", "ExecutionRoleArn", "SourceBucketArn", "DagS3Path", "NetworkConfiguration")
 # The input shape of each LoggingConfiguration module; the output adds CloudWatchLogGroupArn.

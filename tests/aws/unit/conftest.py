@@ -1,0 +1,240 @@
+"""Shared fixtures for the layer's unit tests: moto for S3/KMS/SNS/Step Functions, a small MWAA fake.
+
+moto has no MWAA, so `FakeMwaa` stands in for the boto3 client: it validates every request against
+botocore's own MWAA service model (so a CreateEnvironment request the real API would refuse fails
+here too), keeps environments in memory, and answers InvokeRestApi from a scripted table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.validate import ParamValidator
+from moto import mock_aws
+from mwaa_hibernate import layout, settings
+from mwaa_hibernate_engine import open_store
+from mwaa_hibernate_engine.manifest import FileEntry, Manifest, table_path
+
+REPO = Path(__file__).resolve().parents[3]
+EVENTS = REPO / "events"
+ENVIRONMENT = "my-mwaa-environment"
+SNAPSHOT_ID = "20261124T190000Z"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+STACK = "mwaa-hibernate"
+HIBERNATE_SM = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-hibernate"
+WAKE_SM = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-wake"
+
+SERVICE_ROLE = "AWSServiceRoleForAmazonMWAA"
+_MWAA_MODEL = botocore.session.get_session().get_service_model("mwaa")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def client_error(code: str, message: str = "", status: int = 400, **fields: Any) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}, **fields}, "FakeOperation")
+
+
+def saved_environment(name: str = ENVIRONMENT, **changes: Any) -> dict[str, Any]:
+    """A GetEnvironment Environment object as MWAA returns it: output-only fields, aws: tags and all."""
+    environment = {
+        "Name": name,
+        "Arn": f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{name}",
+        "Status": "AVAILABLE",
+        "CreatedAt": "2026-01-05T09:12:44+00:00",
+        "WebserverUrl": "abc123.c4.eu-west-1.airflow.amazonaws.com",
+        "ServiceRoleArn": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/airflow.amazonaws.com/{SERVICE_ROLE}",
+        "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonMWAA-{name}-x1y2z3",
+        "SourceBucketArn": "arn:aws:s3:::my-airflow-bucket",
+        "DagS3Path": "dags",
+        "RequirementsS3Path": "requirements.txt",
+        "RequirementsS3ObjectVersion": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        "AirflowVersion": "2.10.3",
+        "EnvironmentClass": "mw1.medium",
+        "MaxWorkers": 10,
+        "MinWorkers": 1,
+        "Schedulers": 2,
+        "MinWebservers": 2,
+        "MaxWebservers": 2,
+        "WebserverAccessMode": "PUBLIC_ONLY",
+        "EndpointManagement": "SERVICE",
+        "WeeklyMaintenanceWindowStart": "SUN:03:30",
+        "AirflowConfigurationOptions": {"core.default_timezone": "utc", "secrets.backend_kwargs": '{"x": "secret"}'},
+        "NetworkConfiguration": {"SubnetIds": ["subnet-0a1", "subnet-0b2"], "SecurityGroupIds": ["sg-0c3"]},
+        "LoggingConfiguration": {
+            module: {
+                "Enabled": True,
+                "LogLevel": "INFO",
+                "CloudWatchLogGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-{name}-{module}",
+            }
+            for module in ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
+        },
+        "LastUpdate": {"Status": "SUCCESS", "CreatedAt": "2026-01-05T09:40:02+00:00", "Source": "Console"},
+        "CeleryExecutorQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:airflow-celery-abc",
+        "DatabaseVpcEndpointService": "com.amazonaws.vpce.eu-west-1.vpce-svc-0db",
+        "WebserverVpcEndpointService": "com.amazonaws.vpce.eu-west-1.vpce-svc-0ws",
+        "Tags": {"team": "data", "aws:cloudformation:stack-name": "airflow", "aws:cloudformation:logical-id": "Env"},
+    }
+    environment.update(changes)
+    return environment
+
+
+class FakeMwaa:
+    """The MWAA client calls the layer makes, checked against botocore's MWAA model."""
+
+    def __init__(self) -> None:
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.rest_answers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors: dict[str, ClientError] = {}
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        shape = _MWAA_MODEL.operation_model(operation).input_shape
+        report = ParamValidator().validate(params, shape)
+        if report.has_errors():
+            raise ParamValidationError(report=report.generate_report())
+        self.calls.append((operation, params))
+        if operation in self.errors:
+            raise self.errors[operation]
+
+    def get_environment(self, **params: Any) -> dict[str, Any]:
+        self._call("GetEnvironment", params)
+        if params["Name"] not in self.environments:
+            raise client_error("ResourceNotFoundException", f"Environment {params['Name']} not found")
+        return {"Environment": json.loads(json.dumps(self.environments[params["Name"]]))}
+
+    def create_environment(self, **params: Any) -> dict[str, Any]:
+        self._call("CreateEnvironment", params)
+        arn = f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{params['Name']}"
+        self.environments[params["Name"]] = {**params, "Arn": arn, "Status": "CREATING"}
+        return {"Arn": arn}
+
+    def invoke_rest_api(self, **params: Any) -> dict[str, Any]:
+        self._call("InvokeRestApi", params)
+        status, body = self.rest_answers.get((params["Method"], params["Path"]), (200, {}))
+        if status >= 400:
+            code = "RestApiClientException" if status < 500 else "RestApiServerException"
+            raise client_error(code, "Airflow said no", RestApiStatusCode=status, RestApiResponse=body)
+        return {"RestApiStatusCode": status, "RestApiResponse": body}
+
+    def rest_calls(self) -> list[tuple[str, str, Any]]:
+        return [(p["Method"], p["Path"], p.get("Body")) for op, p in self.calls if op == "InvokeRestApi"]
+
+
+@pytest.fixture(scope="module")
+def _moto() -> Iterator[Any]:
+    """One moto per test module (starting it is the slow part); each test resets its backends.
+
+    Module scope, not session: other suites start their own moto and must not find this one running.
+    """
+    mock = mock_aws()
+    mock.start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def aws(_moto: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """moto for everything but MWAA, a bucket and key the way the template makes them, and the fake MWAA."""
+    _moto.reset()
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = "mwaa-hibernate-snapshots-test"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    kms = boto3.client("kms", region_name=REGION)
+    key_arn = kms.create_key(Description="snapshots")["KeyMetadata"]["Arn"]
+    sns = boto3.client("sns", region_name=REGION)
+    topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+    mwaa = FakeMwaa()
+    real_client = boto3.client
+    monkeypatch.setattr(
+        "mwaa_hibernate.aws.boto3.client",
+        lambda service, *a, **kw: mwaa if service == "mwaa" else real_client(service, *a, **kw),
+    )
+    for name, value in {
+        settings.SNAPSHOT_BUCKET: bucket,
+        settings.KMS_KEY_ARN: key_arn,
+        settings.ENVIRONMENT_NAME: ENVIRONMENT,
+        settings.HIBERNATE_STATE_MACHINE_ARN: HIBERNATE_SM,
+        settings.WAKE_STATE_MACHINE_ARN: WAKE_SM,
+        settings.ALERT_TOPIC_ARN: topic_arn,
+        settings.NOTIFY_ON_SUCCESS: "true",
+        settings.ENVIRONMENT_OVERRIDES: "{}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return SimpleNamespace(s3=s3, kms=kms, sns=sns, bucket=bucket, key_arn=key_arn, topic_arn=topic_arn, mwaa=mwaa)
+
+
+def write_snapshot(
+    aws: SimpleNamespace,
+    snapshot_id: str = SNAPSHOT_ID,
+    *,
+    environment: str = ENVIRONMENT,
+    paused: dict[str, bool] | None = None,
+    complete: bool = True,
+) -> dict[str, bytes]:
+    """A snapshot folder in the engine's own format: environment.json, two tables, paused state, manifest."""
+    store = open_store(layout.snapshot_uri(aws.bucket, environment, snapshot_id), s3_client=aws.s3)
+    store.put_bytes(layout.ENVIRONMENT_FILE, json.dumps(saved_environment(environment)).encode())
+    files = {}
+    entries = []
+    for table, csv in {"variable": b"id,key,val\n1,a,x\n", "dag_run": b"id,dag_id\n1,etl\n2,etl\n"}.items():
+        data = gzip.compress(csv)
+        files[table_path(table)] = data
+        store.put_bytes(table_path(table), data)
+        entries.append(
+            FileEntry(
+                path=table_path(table),
+                bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                table=table,
+                kind="copy",
+                rows=csv.count(b"\n") - 1,
+            )
+        )
+    paused_entry = None
+    if paused is not None:
+        body = json.dumps({"dags": paused}).encode()
+        store.put_bytes(layout.DAG_PAUSED_STATE_FILE, body)
+        paused_entry = FileEntry(
+            path=layout.DAG_PAUSED_STATE_FILE, bytes=len(body), sha256=hashlib.sha256(body).hexdigest()
+        )
+    if complete:
+        manifest = Manifest(
+            snapshot_id=snapshot_id,
+            created_at="2026-11-24T19:03:31Z",
+            dialect="postgresql",
+            alembic_revision="5f2621c13b39",
+            airflow_version="2.10.3",
+            encryption={"kind": "none"},
+            files=tuple(entries),
+            paused_state=paused_entry,
+        )
+        store.put_bytes(layout.MANIFEST_FILE, manifest.dumps())
+    return files
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="test-function",
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:test-function",
+        memory_limit_in_mb=256,
+        aws_request_id="00000000-0000-0000-0000-000000000000",
+        log_group_name="/aws/lambda/test-function",
+        log_stream_name="test",
+        get_remaining_time_in_millis=lambda: 60_000,
+    )

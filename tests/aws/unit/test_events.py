@@ -1,0 +1,119 @@
+"""Every payload in events/ is what a state machine really sends, and its handler accepts it.
+
+The ASL files are read to find, for each Lambda task, the function it calls, the payload keys it sends
+and the result keys its ResultSelector picks; each event must match one such task exactly, and its
+handler (run in-process against moto and the MWAA fake) must return at least the picked keys.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cfnlint.decode import cfn_yaml
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
+from mwaa_hibernate import snapshots
+from mwaa_hibernate.exceptions import EnvironmentFailed
+
+from .conftest import ENVIRONMENT, EVENTS, REGION, REPO, SNAPSHOT_ID, load_event, saved_environment, write_snapshot
+
+TEMPLATE = cfn_yaml.load(str(REPO / "template.yaml"))
+FUNCTION_EVENTS = sorted(
+    p.name[: -len(".json")] for p in EVENTS.glob("*.json") if not p.name.startswith("statemachine.")
+)
+
+
+def handler_module(logical_id: str) -> str:
+    return TEMPLATE["Resources"][logical_id]["Properties"]["Handler"].split(".")[0]
+
+
+def lambda_tasks() -> dict[str, list[dict[str, Any]]]:
+    """handler module -> [{state, payload keys, selected result keys}] over the three ASL files."""
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for asl in (REPO / "statemachine").glob("*.asl.json"):
+        for name, state in json.loads(asl.read_text())["States"].items():
+            function = state.get("Parameters", {}).get("FunctionName", "")
+            match = re.fullmatch(r"\$\{(\w+)Arn\}", function)
+            if not match:
+                continue
+            payload = {k.removesuffix(".$") for k in state["Parameters"]["Payload"]}
+            selected = {k.removesuffix(".$") for k in state.get("ResultSelector", {})}
+            tasks.setdefault(handler_module(match.group(1)), []).append(
+                {"state": f"{asl.name}: {name}", "payload": payload, "selected": selected}
+            )
+    return tasks
+
+
+TASKS = lambda_tasks()
+
+
+def load_handler(module: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"mwaa_hibernate_functions.{module}", REPO / "src/functions" / f"{module}.py"
+    )
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    return handler
+
+
+def prepare(aws, name: str) -> None:
+    """The world in which the state machine would send this event."""
+    if name in ("preflight.hibernate", "save_configuration"):
+        aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    if name in ("preflight.wake", "create_environment", "verify_snapshot", "commit_snapshot", "prune_snapshots"):
+        write_snapshot(aws)
+    if name in ("preflight.wake", "prune_snapshots"):
+        snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    if name == "restore_paused_dags":
+        write_snapshot(aws, paused={"etl": False, "old": True}, complete=False)
+    if name == "explain_environment_failure":
+        aws.mwaa.environments[ENVIRONMENT] = saved_environment(
+            Status="CREATE_FAILED",
+            LastUpdate={
+                "Status": "FAILED",
+                "Error": {"ErrorCode": "INCORRECT_CONFIGURATION", "ErrorMessage": "Subnets lack NAT."},
+            },
+        )
+
+
+def published(aws) -> list[tuple]:
+    return sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[aws.topic_arn].sent_notifications
+
+
+def test_every_function_the_state_machines_call_has_an_event() -> None:
+    assert set(TASKS) <= {name.split(".")[0] for name in FUNCTION_EVENTS}
+
+
+@pytest.mark.parametrize("name", FUNCTION_EVENTS)
+def test_the_event_is_accepted_by_its_handler(aws, lambda_context, capsys, name: str) -> None:
+    module = name.split(".")[0]
+    event = load_event(name)
+    is_eventbridge = "detail-type" in event
+    calls = TASKS.get(module, [])
+    if not is_eventbridge:
+        matching = [t for t in calls if t["payload"] == set(event)]
+        assert matching, f"events/{name}.json keys {sorted(event)} match no task calling {module}: {calls}"
+    prepare(aws, name)
+    handler = load_handler(module)
+
+    if module == "explain_environment_failure":
+        with pytest.raises(EnvironmentFailed, match=r"MWAA says: INCORRECT_CONFIGURATION: Subnets lack NAT\."):
+            handler.lambda_handler(event, lambda_context)
+        return
+    result = handler.lambda_handler(event, lambda_context)
+
+    assert isinstance(result, dict)
+    if not is_eventbridge:
+        needed = set().union(*(t["selected"] for t in matching))
+        assert needed <= set(result), f"{module} returns {sorted(result)}, the ASL selects {sorted(needed)}"
+    if module == "notify":
+        assert result["published"] == (name != "notify.execution-failed-alerted")
+        assert len(published(aws)) == int(result["published"])
+    logs = capsys.readouterr().out
+    if "task_token" in event:
+        assert event["task_token"] not in logs

@@ -1,0 +1,159 @@
+"""Preflight decisions: hibernate only from AVAILABLE, wake only when needed, never two cycles at once."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from mwaa_hibernate import preflight, snapshots
+from mwaa_hibernate.exceptions import (
+    EnvironmentNotAvailable,
+    OverlappingExecution,
+    SnapshotNotFound,
+    SnapshotVerificationFailed,
+)
+
+from .conftest import ENVIRONMENT, HIBERNATE_SM, REGION, SNAPSHOT_ID, STACK, WAKE_SM, saved_environment, write_snapshot
+
+OWN = f"arn:aws:states:{REGION}:123456789012:execution:{STACK}-hibernate:own"
+
+
+@pytest.fixture
+def state_machines(aws):
+    """The stack's two state machines in moto (not executing: a started execution stays RUNNING)."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/sfn"
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    for arn in (HIBERNATE_SM, WAKE_SM):
+        sfn.create_state_machine(name=arn.rsplit(":", 1)[1], definition=definition, roleArn=role)
+    return sfn
+
+
+def hibernate(aws, **kw):
+    return preflight.check_hibernate(
+        environment=ENVIRONMENT,
+        execution_arn=OWN,
+        started_at="2026-11-24T19:00:00.5Z",
+        bucket=aws.bucket,
+        state_machine_arns=[HIBERNATE_SM, WAKE_SM],
+        **kw,
+    )
+
+
+def wake(aws):
+    return preflight.check_wake(
+        environment=ENVIRONMENT, execution_arn=OWN, bucket=aws.bucket, state_machine_arns=[HIBERNATE_SM, WAKE_SM]
+    )
+
+
+def test_an_available_environment_may_hibernate_into_a_snapshot_named_by_the_start_time(aws, state_machines) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+
+    assert hibernate(aws) == {
+        "action": "HIBERNATE",
+        "environment_status": "AVAILABLE",
+        "snapshot_id": SNAPSHOT_ID,
+        "snapshot_uri": f"s3://{aws.bucket}/{ENVIRONMENT}/snapshots/{SNAPSHOT_ID}/",
+    }
+
+
+def test_an_absent_environment_is_already_hibernated(aws, state_machines) -> None:
+    write_snapshot(aws, "20261123T190000Z")
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id="20261123T190000Z", bucket=aws.bucket)
+
+    answer = hibernate(aws)
+
+    assert (answer["action"], answer["environment_status"], answer["snapshot_id"]) == (
+        "ALREADY_HIBERNATED",
+        "ABSENT",
+        "20261123T190000Z",
+    )
+
+
+@pytest.mark.parametrize("status", ["CREATING", "UPDATING", "UPDATE_FAILED", "MAINTENANCE", "DELETING"])
+def test_hibernate_refuses_any_other_status_and_touches_nothing(aws, state_machines, status: str) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment(Status=status)
+
+    with pytest.raises(EnvironmentNotAvailable, match=f"is {status}; hibernation starts only from AVAILABLE"):
+        hibernate(aws)
+    assert [op for op, _ in aws.mwaa.calls] == ["GetEnvironment"]
+    assert "Contents" not in aws.s3.list_objects_v2(Bucket=aws.bucket)
+
+
+@pytest.mark.parametrize("other", [HIBERNATE_SM, WAKE_SM], ids=["hibernate-running", "wake-running"])
+def test_a_running_execution_of_either_state_machine_blocks_both_flows(aws, state_machines, other: str) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    running = state_machines.start_execution(stateMachineArn=other, name="other", input="{}")["executionArn"]
+
+    with pytest.raises(OverlappingExecution, match=running):
+        hibernate(aws)
+    with pytest.raises(OverlappingExecution, match="Nothing was touched"):
+        wake(aws)
+    assert not [op for op, _ in aws.mwaa.calls]
+
+
+def test_the_callers_own_execution_is_not_an_overlap(aws, state_machines) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    own = state_machines.start_execution(stateMachineArn=HIBERNATE_SM, name="own", input="{}")["executionArn"]
+
+    answer = preflight.check_hibernate(
+        environment=ENVIRONMENT,
+        execution_arn=own,
+        started_at="2026-11-24T19:00:00Z",
+        bucket=aws.bucket,
+        state_machine_arns=[HIBERNATE_SM, WAKE_SM],
+    )
+    assert answer["action"] == "HIBERNATE"
+
+
+def test_wake_recreates_an_absent_environment_from_the_latest_verified_snapshot(aws, state_machines) -> None:
+    write_snapshot(aws)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+    assert wake(aws)["action"] == "CREATE"
+    assert wake(aws)["snapshot_id"] == SNAPSHOT_ID
+
+
+def test_wake_owes_a_restore_to_an_available_environment_still_marked_hibernated(aws, state_machines) -> None:
+    write_snapshot(aws)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    snapshots.record_state(environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+
+    assert wake(aws)["action"] == "RESTORE"
+
+    snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert wake(aws) | {"snapshot_uri": None} == {
+        "action": "ALREADY_AWAKE",
+        "environment_status": "AVAILABLE",
+        "snapshot_id": SNAPSHOT_ID,
+        "snapshot_uri": None,
+    }
+
+
+def test_wake_of_an_environment_never_hibernated_is_already_awake(aws, state_machines) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    assert wake(aws)["action"] == "ALREADY_AWAKE"
+
+
+def test_wake_without_any_snapshot_says_so(aws, state_machines) -> None:
+    with pytest.raises(SnapshotNotFound, match="no verified snapshot"):
+        wake(aws)
+
+
+def test_wake_refuses_a_latest_snapshot_that_no_longer_verifies(aws, state_machines) -> None:
+    files = write_snapshot(aws)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    table = next(iter(files))
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"{ENVIRONMENT}/snapshots/{SNAPSHOT_ID}/{table}", Body=b"tampered")
+
+    with pytest.raises(SnapshotVerificationFailed, match="not usable"):
+        wake(aws)
+
+
+@pytest.mark.parametrize("status", ["CREATING", "CREATE_FAILED", "DELETING", "UPDATING"])
+def test_wake_refuses_an_environment_in_the_middle_of_something(aws, state_machines, status: str) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment(Status=status)
+    with pytest.raises(EnvironmentNotAvailable, match=f"is {status}"):
+        wake(aws)

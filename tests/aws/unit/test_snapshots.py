@@ -1,0 +1,147 @@
+"""Snapshot folders in S3 (moto): configuration saved first, verification, the latest pointer, pruning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mwaa_hibernate import layout, snapshots
+from mwaa_hibernate.exceptions import SnapshotVerificationFailed
+
+from .conftest import ENVIRONMENT, SNAPSHOT_ID, saved_environment, write_snapshot
+
+
+def _keys(aws, prefix: str) -> list[str]:
+    return [o["Key"] for o in aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix=prefix).get("Contents", [])]
+
+
+def test_save_configuration_writes_get_environment_output_into_the_new_folder(aws) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+
+    saved = snapshots.save_configuration(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+    body = aws.s3.get_object(Bucket=aws.bucket, Key=saved["key"])["Body"].read()
+    assert json.loads(body) == saved_environment()
+    assert saved == {
+        "snapshot_id": SNAPSHOT_ID,
+        "key": layout.environment_key(ENVIRONMENT, SNAPSHOT_ID),
+        "airflow_version": "2.10.3",
+    }
+
+
+def test_save_configuration_never_writes_into_a_complete_snapshot(aws) -> None:
+    write_snapshot(aws)
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment(EnvironmentClass="mw1.large")
+
+    with pytest.raises(SnapshotVerificationFailed, match="never written twice"):
+        snapshots.save_configuration(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    saved = aws.s3.get_object(Bucket=aws.bucket, Key=layout.environment_key(ENVIRONMENT, SNAPSHOT_ID))
+    assert json.loads(saved["Body"].read())["EnvironmentClass"] == "mw1.medium"
+
+
+def test_verify_accepts_a_complete_snapshot_and_sums_it(aws) -> None:
+    files = write_snapshot(aws, paused={"etl": False})
+
+    summary = snapshots.verify(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+    assert summary == {"snapshot_id": SNAPSHOT_ID, "files": 2, "bytes": sum(map(len, files.values())), "rows": 3}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("no-manifest", "manifest.json"),
+        ("truncated-table", "bytes, the manifest says"),
+        ("missing-table", "missing"),
+        ("no-environment-json", "environment.json"),
+    ],
+)
+def test_verify_refuses_a_damaged_snapshot_saying_what_is_wrong(aws, damage: str, message: str) -> None:
+    files = write_snapshot(aws, complete=damage != "no-manifest")
+    prefix = layout.snapshot_prefix(ENVIRONMENT, SNAPSHOT_ID)
+    table = next(iter(files))
+    if damage == "truncated-table":
+        aws.s3.put_object(Bucket=aws.bucket, Key=prefix + table, Body=files[table][:-3])
+    elif damage == "missing-table":
+        aws.s3.delete_object(Bucket=aws.bucket, Key=prefix + table)
+    elif damage == "no-environment-json":
+        aws.s3.delete_object(Bucket=aws.bucket, Key=layout.environment_key(ENVIRONMENT, SNAPSHOT_ID))
+
+    with pytest.raises(SnapshotVerificationFailed, match=message):
+        snapshots.verify(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+
+def test_verify_refuses_a_manifest_copied_from_another_snapshot(aws) -> None:
+    write_snapshot(aws, "20261123T190000Z")
+    source = layout.snapshot_prefix(ENVIRONMENT, "20261123T190000Z")
+    target = layout.snapshot_prefix(ENVIRONMENT, SNAPSHOT_ID)
+    for key in _keys(aws, source):
+        aws.s3.copy_object(
+            Bucket=aws.bucket, Key=target + key[len(source) :], CopySource={"Bucket": aws.bucket, "Key": key}
+        )
+
+    with pytest.raises(SnapshotVerificationFailed, match="describes snapshot 20261123T190000Z"):
+        snapshots.verify(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+
+def test_the_latest_pointer_moves_only_to_a_snapshot_with_a_manifest(aws) -> None:
+    write_snapshot(aws, "20261123T190000Z")
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id="20261123T190000Z", bucket=aws.bucket)
+    write_snapshot(aws, SNAPSHOT_ID, complete=False)
+
+    with pytest.raises(SnapshotVerificationFailed, match="no manifest"):
+        snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert snapshots.read_latest(environment=ENVIRONMENT, bucket=aws.bucket) == "20261123T190000Z"
+
+    write_snapshot(aws, SNAPSHOT_ID)
+    moved = snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert moved == {"snapshot_id": SNAPSHOT_ID, "previous_snapshot_id": "20261123T190000Z"}
+    assert snapshots.read_latest(environment=ENVIRONMENT, bucket=aws.bucket) == SNAPSHOT_ID
+
+
+def test_state_round_trips_and_refuses_unknown_phases(aws) -> None:
+    assert snapshots.read_state(environment=ENVIRONMENT, bucket=aws.bucket) is None
+    snapshots.record_state(environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    state = snapshots.read_state(environment=ENVIRONMENT, bucket=aws.bucket)
+    assert (state["phase"], state["snapshot_id"]) == ("HIBERNATED", SNAPSHOT_ID)
+    with pytest.raises(ValueError, match="phase"):
+        snapshots.record_state(environment=ENVIRONMENT, phase="ASLEEP", snapshot_id=None, bucket=aws.bucket)
+
+
+def test_prune_keeps_the_newest_complete_snapshots_and_never_the_latest(aws) -> None:
+    complete = ["20261118T190000Z", "20261119T190000Z", "20261120T190000Z", "20261122T190000Z"]
+    for snapshot_id in complete:
+        write_snapshot(aws, snapshot_id)
+    write_snapshot(aws, "20261121T190000Z", complete=False)  # a failed export
+    write_snapshot(aws, "20261123T190000Z")
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id="20261123T190000Z", bucket=aws.bucket)
+    write_snapshot(aws, "20261124T190000Z", complete=False)  # newer than the latest: left alone
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"{ENVIRONMENT}/snapshots/notes.txt", Body=b"not a snapshot")
+
+    pruned = snapshots.prune(environment=ENVIRONMENT, keep=3, bucket=aws.bucket)
+
+    assert pruned["kept"] == ["20261120T190000Z", "20261122T190000Z", "20261123T190000Z", "20261124T190000Z"]
+    assert pruned["deleted"] == ["20261118T190000Z", "20261119T190000Z", "20261121T190000Z"]
+    remaining = snapshots.list_snapshot_ids(environment=ENVIRONMENT, bucket=aws.bucket)
+    assert remaining == pruned["kept"]
+    assert _keys(aws, f"{ENVIRONMENT}/snapshots/notes.txt")
+    snapshots.verify(environment=ENVIRONMENT, snapshot_id="20261123T190000Z", bucket=aws.bucket)
+
+
+def test_prune_with_keep_one_leaves_only_the_latest(aws) -> None:
+    for snapshot_id in ("20261122T190000Z", "20261123T190000Z"):
+        write_snapshot(aws, snapshot_id)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id="20261123T190000Z", bucket=aws.bucket)
+
+    assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket) == {
+        "kept": ["20261123T190000Z"],
+        "deleted": ["20261122T190000Z"],
+    }
+    with pytest.raises(ValueError, match="at least 1"):
+        snapshots.prune(environment=ENVIRONMENT, keep=0, bucket=aws.bucket)
+
+
+def test_prune_before_any_latest_deletes_nothing(aws) -> None:
+    write_snapshot(aws, "20261122T190000Z", complete=False)
+    assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket) == {"kept": [], "deleted": []}
+    assert snapshots.list_snapshot_ids(environment=ENVIRONMENT, bucket=aws.bucket) == ["20261122T190000Z"]
