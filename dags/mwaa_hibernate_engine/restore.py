@@ -1,0 +1,404 @@
+"""Restore: load every file of a snapshot into staging tables, then insert into the live tables with
+surrogate keys shifted past the target's own rows and every reference rewritten, all in one transaction.
+
+The order of work inside the transaction:
+
+1. take an advisory lock (two restores never interleave), check the alembic revision and whether this
+   snapshot was already restored (a marker row in the audit log: running restore twice is safe);
+2. `COPY FROM STDIN` each file into a temporary staging table, checking sha256 and row count as it
+   streams; re-encrypt secret columns with the target's Fernet key inside the staging table;
+3. parents before children: merged tables are matched on their natural key (matched rows keep the
+   target's id, unmatched ones are inserted), copied tables are inserted with `id + offset`, where
+   offset is the target's largest id; references are rewritten with the same offsets and matches;
+4. apply the paused-state record to `dag`, reset sequences, write the marker, commit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mwaa_hibernate_engine.cipher import Cipher, SecretBox
+from mwaa_hibernate_engine.classification import Kind
+from mwaa_hibernate_engine.errors import (
+    ChecksumMismatch,
+    FileMissing,
+    RestoreConflict,
+    RestoreFailed,
+    RevisionMismatch,
+    SchemaError,
+    SnapshotError,
+)
+from mwaa_hibernate_engine.fernet import AirflowFernet
+from mwaa_hibernate_engine.manifest import FileEntry, Manifest
+from mwaa_hibernate_engine.paused_state import parse_paused_state
+from mwaa_hibernate_engine.results import Progress, RestoreResult
+from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
+from mwaa_hibernate_engine.secrets import reseal_row
+from mwaa_hibernate_engine.store import READ_CHUNK, SnapshotStore
+from mwaa_hibernate_engine.transport import RestoreSession, quote, transport_for
+from mwaa_hibernate_engine.verify import check_file, load_manifest
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+# The audit-log event that marks a restored snapshot (visible in the UI under Browse > Audit Logs).
+MARKER_EVENT = "mwaa-hibernate restore"
+MARKER_OWNER = "mwaa-hibernate"
+# pg_advisory_xact_lock key shared by every restore ("mwhr" in ASCII): a second restore waits, then
+# finds the marker of the first and does nothing.
+LOCK_KEY = 0x6D776872
+STAGE_PREFIX = "_mwh_stage_"
+MAP_PREFIX = "_mwh_map_"
+
+
+@dataclass(frozen=True)
+class _Remap:
+    """How old values of a table's surrogate key become new ones: matched rows via `map_table`, others + offset."""
+
+    offset: int
+    map_table: str | None = None
+
+
+def run_restore(
+    *, engine: Engine, store: SnapshotStore, cipher: Cipher, target_fernet: str | None, progress: Progress
+) -> RestoreResult:
+    started = time.monotonic()
+    manifest = load_manifest(store)
+    _check_presence(store, manifest)
+    paused = None
+    if manifest.paused_state:
+        check_file(store, manifest.paused_state)
+        paused = parse_paused_state(store.get_bytes(manifest.paused_state.path))
+    schema = reflect_schema(engine)
+    _check_columns(manifest, schema)
+    box = cipher.open_box(manifest.encryption, snapshot_id=manifest.snapshot_id)
+    fernet = AirflowFernet(target_fernet)
+    current = "(before the first table)"
+    try:
+        with transport_for(engine).restore_session() as session:
+            session.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            _check_revision(session, manifest)
+            if _already_restored(session, manifest.snapshot_id):
+                logger.info("snapshot %s was already restored here: nothing to do", manifest.snapshot_id)
+                return RestoreResult(manifest.snapshot_id, len(manifest.files), 0, _since(started), True)
+            for entry in manifest.files:
+                current = f"loading {entry.path}"
+                _stage(session, store, entry, schema.tables[entry.table or ""], box, fernet)
+                progress("load", entry.table or entry.path, entry.rows or 0)
+            remaps: dict[str, _Remap] = {}
+            for table in schema.tables.values():
+                entry = manifest.file_for(table.name)
+                if entry is None:
+                    continue
+                current = f"inserting {table.name}"
+                if table.policy.kind is Kind.MERGED:
+                    _merge(session, table, schema, remaps, manifest.excluded_dag_ids)
+                else:
+                    _copy(session, table, schema, remaps)
+                progress("insert", table.name, entry.rows or 0)
+            current = "applying paused states"
+            unpaused = _apply_paused_state(session, paused, manifest.excluded_dag_ids)
+            current = "resetting sequences"
+            _reset_sequences(session, [t for t in schema.tables.values() if t.name in remaps])
+            _mark(session, manifest)
+    except SnapshotError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, manifest, current) from exc
+    seconds = _since(started)
+    logger.info("restored snapshot %s: %d rows in %.1fs", manifest.snapshot_id, manifest.rows, seconds)
+    return RestoreResult(manifest.snapshot_id, len(manifest.files), manifest.rows, seconds, False, unpaused)
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def _translate(exc: Exception, manifest: Manifest, current: str) -> RestoreFailed:
+    import psycopg2.errors
+
+    what = f"restore of snapshot {manifest.snapshot_id} failed while {current}"
+    if isinstance(exc, psycopg2.errors.UniqueViolation):
+        detail = getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
+        return RestoreConflict(
+            f"{what}: a snapshot row collides with a row the target already has ({detail}). Nothing was imported. "
+            "The target created it before the restore: remove it (or restore into a fresh environment) and retry"
+        )
+    return RestoreFailed(f"{what}: {exc}. The transaction was rolled back: nothing was imported")
+
+
+# --- checks before any write -------------------------------------------------------------------
+
+
+def _check_presence(store: SnapshotStore, manifest: Manifest) -> None:
+    """Cheap checks first (HEAD per file); the checksums are verified while the files stream in."""
+    for entry in manifest.files:
+        size = store.size(entry.path)
+        if size is None:
+            raise FileMissing(
+                f"{store.uri}{entry.path} is listed in the manifest of snapshot {manifest.snapshot_id} but missing: "
+                "the snapshot is damaged; restore an earlier snapshot. Nothing was imported"
+            )
+        if size != entry.bytes:
+            raise ChecksumMismatch(
+                f"{store.uri}{entry.path} has {size} bytes, the manifest says {entry.bytes}: the snapshot is "
+                "damaged; restore an earlier snapshot. Nothing was imported"
+            )
+
+
+def _check_columns(manifest: Manifest, schema: Schema) -> None:
+    for entry in manifest.files:
+        table = schema.tables.get(entry.table or "")
+        if table is None:
+            raise SchemaError(f"the snapshot has table {entry.table!r}, the target database does not")
+        if set(entry.columns) != set(table.columns):
+            missing = sorted(set(entry.columns) ^ set(table.columns))
+            raise SchemaError(
+                f"table {entry.table} differs between the snapshot and the target (columns {missing}): "
+                "the two databases are not at the same schema revision"
+            )
+
+
+def _check_revision(session: RestoreSession, manifest: Manifest) -> None:
+    rows = session.query("SELECT version_num FROM alembic_version")
+    target = rows[0][0] if rows else None
+    if target != manifest.alembic_revision:
+        raise RevisionMismatch(
+            f"snapshot {manifest.snapshot_id} is from schema revision {manifest.alembic_revision} (Airflow "
+            f"{manifest.airflow_version}); the target database is at {target}. Restore it into an environment "
+            "running the same Airflow version (then upgrade), or migrate the target to the snapshot's revision"
+        )
+
+
+def _already_restored(session: RestoreSession, snapshot_id: str) -> bool:
+    for (extra,) in session.query("SELECT extra FROM log WHERE event = %s", (MARKER_EVENT,)):
+        try:
+            if json.loads(extra or "{}").get("snapshot_id") == snapshot_id:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+# --- staging -----------------------------------------------------------------------------------
+
+
+class _HashingReader:
+    """Reads the stored (gzip) bytes, computing their sha256 and size for the manifest check."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+
+def _stage_name(table: str) -> str:
+    return quote(STAGE_PREFIX + table)
+
+
+def _stage(
+    session: RestoreSession,
+    store: SnapshotStore,
+    entry: FileEntry,
+    table: TableSchema,
+    box: SecretBox,
+    fernet: AirflowFernet,
+) -> None:
+    stage = _stage_name(table.name)
+    cols = ", ".join(quote(c) for c in entry.columns)
+    session.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
+    with store.reader(entry.path) as raw:
+        hashed = _HashingReader(raw)
+        failure: Exception | None = None
+        rows = -1
+        try:
+            with gzip.GzipFile(fileobj=hashed, mode="rb") as gz:
+                rows = session.copy_in(STAGE_PREFIX + table.name, entry.columns, gz)
+        except (OSError, EOFError, zlib.error) as exc:  # not gzip, or truncated
+            failure = exc
+        except Exception as exc:  # the server refused the CSV: corrupt, unless the checksum says otherwise
+            failure = exc
+        hashed.drain()
+    if hashed.size != entry.bytes or hashed.sha.hexdigest() != entry.sha256 or isinstance(failure, OSError | EOFError):
+        raise ChecksumMismatch(
+            f"{store.uri}{entry.path} does not match the manifest (sha256 {hashed.sha.hexdigest()}, expected "
+            f"{entry.sha256}){f': {failure}' if failure else ''}. The snapshot is damaged; restore an earlier one. "
+            "Nothing was imported"
+        )
+    if failure is not None:
+        raise failure
+    if entry.rows is not None and rows != entry.rows:
+        raise ChecksumMismatch(f"{entry.path} held {rows} rows, the manifest says {entry.rows}. Nothing was imported")
+    if table.policy.secrets:
+        _reseal_stage(session, table, entry.columns, box, fernet)
+
+
+def _reseal_stage(
+    session: RestoreSession, table: TableSchema, columns: Sequence[str], box: SecretBox, fernet: AirflowFernet
+) -> None:
+    """Secret columns arrive sealed with the snapshot's data key; store them as Airflow would here."""
+    stage = _stage_name(table.name)
+    changed = [c for pair in table.policy.secrets for c in pair if c]
+    select = ", ".join(f"{quote(c)}::text" for c in columns)
+    assignments = ", ".join(f"{quote(c)} = %s" for c in changed)
+    for ctid, *values in session.query(f"SELECT ctid::text, {select} FROM {stage}"):
+        row = list(values)
+        reseal_row(row, columns, table.policy, fernet, box)
+        session.execute(
+            f"UPDATE {stage} SET {assignments} WHERE ctid = %s::tid",
+            [*(row[columns.index(c)] for c in changed), ctid],
+        )
+
+
+# --- inserting ---------------------------------------------------------------------------------
+
+
+def _reference_exprs(table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> tuple[dict[str, str], list[str]]:
+    """SQL expressions (over staging alias `s`) for reference columns whose targets were shifted."""
+    exprs: dict[str, str] = {}
+    joins: list[str] = []
+    for i, ref in enumerate(table.references):
+        parent = schema.tables.get(ref.ref_table)
+        remap = remaps.get(ref.ref_table)
+        if parent is None or remap is None or len(ref.columns) != 1 or ref.ref_columns != (parent.surrogate_key,):
+            continue
+        col = quote(ref.columns[0])
+        shifted = f"s.{col} + {remap.offset}" if remap.offset else f"s.{col}"
+        if remap.map_table:
+            joins.append(f"LEFT JOIN {remap.map_table} j{i} ON j{i}.old = s.{col}")
+            exprs[ref.columns[0]] = f"COALESCE(j{i}.new, {shifted})"
+        else:
+            exprs[ref.columns[0]] = shifted
+    return exprs, joins
+
+
+def _offset(session: RestoreSession, table: TableSchema) -> int:
+    key = table.surrogate_key
+    assert key is not None
+    return int(session.query(f"SELECT COALESCE(MAX({quote(key)}), 0) FROM {quote(table.name)}")[0][0])
+
+
+def _copy(session: RestoreSession, table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> None:
+    """History: every staged row is inserted, keys shifted, references rewritten."""
+    key = table.surrogate_key
+    if key:
+        remaps[table.name] = _Remap(_offset(session, table))
+    exprs, joins = _reference_exprs(table, schema, remaps)
+    if key and remaps[table.name].offset:
+        exprs[key] = f"s.{quote(key)} + {remaps[table.name].offset}"
+    cols = ", ".join(quote(c) for c in table.columns)
+    select = ", ".join(exprs.get(c, f"s.{quote(c)}") for c in table.columns)
+    session.execute(
+        f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {_stage_name(table.name)} s {' '.join(joins)}"
+    )
+
+
+def _match(table: TableSchema) -> str:
+    return " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)}" for c in table.policy.natural_key)
+
+
+def _merge(
+    session: RestoreSession, table: TableSchema, schema: Schema, remaps: dict[str, _Remap], excluded: Sequence[str]
+) -> None:
+    """Configuration and registries: match on the natural key, update chosen columns, insert the rest."""
+    stage, target, key = _stage_name(table.name), quote(table.name), table.surrogate_key
+    if key:
+        map_table = quote(MAP_PREFIX + table.name)
+        session.execute(f"CREATE TEMP TABLE {map_table} (old bigint PRIMARY KEY, new bigint) ON COMMIT DROP")
+        remaps[table.name] = _Remap(_offset(session, table), map_table)
+    # References first (including self-references), so natural keys made of references compare rewritten values.
+    exprs, joins = _reference_exprs(table, schema, remaps)
+    if exprs:
+        sets = ", ".join(f"{quote(c)} = x.{quote(c)}" for c in exprs)
+        rewritten = ", ".join(f"{e} AS {quote(c)}" for c, e in exprs.items())
+        session.execute(
+            f"UPDATE {stage} u SET {sets} FROM (SELECT s.ctid AS row_id, {rewritten} FROM {stage} s "
+            f"{' '.join(joins)}) x WHERE u.ctid = x.row_id"
+        )
+    if key:
+        session.execute(
+            f"INSERT INTO {map_table} (old, new) SELECT s.{quote(key)}, t.{quote(key)} "
+            f"FROM {stage} s JOIN {target} t ON {_match(table)}"
+        )
+    skip = ""
+    params: dict[str, Any] = {}
+    if table.name == "dag" and excluded:  # the hibernation DAGs' own rows belong to the running environment
+        skip, params = " AND t.dag_id <> ALL(%(excluded)s)", {"excluded": list(excluded)}
+    if table.policy.update:
+        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in table.policy.update)
+        session.execute(f"UPDATE {target} t SET {sets} FROM {stage} s WHERE {_match(table)}{skip}", params)
+    cols = ", ".join(quote(c) for c in table.columns)
+    offset = remaps[table.name].offset if key else 0
+    select = ", ".join(f"s.{quote(c)} + {offset}" if c == key and offset else f"s.{quote(c)}" for c in table.columns)
+    session.execute(
+        f"INSERT INTO {target} ({cols}) SELECT {select} FROM {stage} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {_match(table)})"
+    )
+
+
+# --- finishing ---------------------------------------------------------------------------------
+
+
+def _apply_paused_state(
+    session: RestoreSession, paused: dict[str, bool] | None, excluded: Sequence[str]
+) -> tuple[str, ...]:
+    """Each DAG's is_paused as it was before the export paused it; returns the DAGs left unpaused."""
+    params = {"excluded": list(excluded)}
+    if paused:
+        ids = [d for d in paused if d not in excluded]
+        session.execute(
+            "UPDATE dag d SET is_paused = v.paused FROM (SELECT unnest(%(ids)s::text[]) AS dag_id, "
+            "unnest(%(paused)s::boolean[]) AS paused) v WHERE d.dag_id = v.dag_id",
+            {"ids": ids, "paused": [paused[d] for d in ids]},
+        )
+    rows = session.query(
+        f"SELECT d.dag_id FROM dag d JOIN {_stage_name('dag')} s ON s.dag_id = d.dag_id "
+        "WHERE NOT d.is_paused AND d.dag_id <> ALL(%(excluded)s) ORDER BY d.dag_id",
+        params,
+    )
+    return tuple(r[0] for r in rows)
+
+
+def _reset_sequences(session: RestoreSession, tables: Sequence[TableSchema]) -> None:
+    """Point each shifted table's sequence past its largest id, so the next insert does not collide."""
+    for table in tables:
+        key = table.surrogate_key
+        assert key is not None
+        session.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({quote(key)}) AS m "
+            f"FROM {quote(table.name)}) x WHERE m IS NOT NULL",
+            (quote(table.name), key),
+        )
+
+
+def _mark(session: RestoreSession, manifest: Manifest) -> None:
+    extra = json.dumps({"snapshot_id": manifest.snapshot_id, "rows": manifest.rows, "files": len(manifest.files)})
+    session.execute(
+        "INSERT INTO log (dttm, event, owner, extra) VALUES (now(), %s, %s, %s)", (MARKER_EVENT, MARKER_OWNER, extra)
+    )
+
+
+def iter_marker_snapshots(session: RestoreSession) -> Iterator[str]:
+    """Snapshot ids restored into this database, oldest first (for diagnostics)."""
+    for (extra,) in session.query("SELECT extra FROM log WHERE event = %s ORDER BY id", (MARKER_EVENT,)):
+        yield json.loads(extra).get("snapshot_id", "")
