@@ -67,7 +67,9 @@ class World:
 
     def start(self, machine: str, payload: dict[str, Any] | None = None) -> str:
         arn = self.stack.state_machine_arn(machine)
-        body = json.dumps(payload if payload is not None else {"trigger": "manual"})
+        if payload is None:  # what the schedule sends (events/statemachine.<machine>.json)
+            payload = self.event(f"statemachine.{machine}.json")
+        body = json.dumps(payload)
         return self.client("stepfunctions").start_execution(stateMachineArn=arn, input=body)["executionArn"]
 
     def wait(self, execution_arn: str, *, timeout: float = EXECUTION_TIMEOUT_SECONDS) -> Outcome:
