@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import tomllib
@@ -121,7 +122,9 @@ class Demo:
         for column in ("DAG run", "state", "DAG", "paused now"):
             table.add_column(column)
         for run in seed.RUNS:
-            table.add_row(run.run_id, report.runs.get(run.run_id, "?"), run.dag_id, str(report.paused.get(run.dag_id)))
+            table.add_row(
+                run.run_id, report.runs.get(run.run_id, "?"), run.dag_id, _paused(report.paused.get(run.dag_id))
+            )
         self.console.print(table)
         never_run = [dag_id for dag_id in report.paused if dag_id not in {run.dag_id for run in seed.RUNS}]
         self.console.print(
@@ -135,9 +138,15 @@ class Demo:
         table.add_column("object")
         table.add_column("bytes", justify="right")
         table.add_column("rows", justify="right")
+        empty = []
         for item in listing.objects:
             name = item.key.removeprefix("tables/").removesuffix(".csv.gz")
+            if rows.get(name, -1) == 0:
+                empty.append(item)
+                continue
             table.add_row(item.key, f"{item.size:,}", f"{rows[name]:,}" if name in rows else "")
+        if empty:
+            table.add_row(f"[dim]{len(empty)} empty tables (header only)", f"{sum(i.size for i in empty):,}", "0")
         table.add_row("[bold]total", f"[bold]{listing.bytes:,}", f"[bold]{sum(rows.values()):,}")
         self.console.print(table)
 
@@ -309,7 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    console = Console(file=sys.stdout)  # bound now: sys.stdout is redirected below
     try:
         airflow_bin = airflow_bin_for(args.airflow_version)
     except DemoError as exc:
@@ -320,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         filename=state_dir / "demo.log", level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    for noisy in ("werkzeug", "botocore"):  # moto's server logs every request, botocore every credential lookup
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The handlers run in this process and log (Powertools) and print metrics to stdout, as on Lambda, where
+    # CloudWatch collects them: here they go to a file, and the console shows the demo.
+    lambda_output = open(state_dir / "lambda-stdout.log", "a")  # noqa: SIM115 - closed in the finally below
+    console_stdout, sys.stdout = sys.stdout, lambda_output
     demo_started = time.monotonic()
     sandbox = Sandbox(airflow_bin=airflow_bin, state_dir=state_dir, environment_name=args.environment_name)
     demo = Demo(console, sandbox)
@@ -351,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         with console.status("Stopping Airflow, PostgreSQL and moto"):
             sandbox.stop()
+        sys.stdout = console_stdout
+        lambda_output.close()
     return 0 if ok else 1
 
 

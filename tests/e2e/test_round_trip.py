@@ -1,0 +1,144 @@
+"""A full hibernate and wake cycle on real Airflow: the restored database is the one before, table by table.
+
+The module runs one cycle (fixture `cycle_record`); each test checks one thing a user relies on.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from mwaa_hibernate import layout
+from mwaa_hibernate_sandbox import cycle, seed
+from mwaa_hibernate_sandbox.airflow_instance import wait_until
+from mwaa_hibernate_sandbox.compare import Comparison, DatabaseImage, compare_databases
+from mwaa_hibernate_sandbox.executions import ExecutionResult
+from mwaa_hibernate_sandbox.sandbox import Sandbox
+
+# The states a successful hibernation passes through, in order (names from statemachine/hibernate.asl.json).
+HIBERNATE_PATH = (
+    "Check the environment can hibernate",
+    "Save the environment configuration",
+    "Run the export DAG and wait for its callback",
+    "Verify the snapshot",
+    "Mark the snapshot as the latest",
+    "Delete the environment",
+    "Wait until the environment is gone",
+    "Record the environment as hibernated",
+)
+WAKE_PATH = (
+    "Check the environment can wake",
+    "Create the environment",
+    "Wait until the environment is available",
+    "Run the import DAG and wait for its callback",
+    "Record the environment as awake",
+)
+# Secrets the seed put in; none may appear in the snapshot in plain text (DESIGN.md invariant 6).
+SECRETS = (
+    next(v["value"] for v in seed.VARIABLES if v["key"] == "db_password"),
+    *(c["password"] for c in seed.CONNECTIONS),
+)
+
+
+@dataclass
+class CycleRecord:
+    before: DatabaseImage
+    hibernate: ExecutionResult
+    status_after_hibernate: str | None
+    phase_after_hibernate: str | None
+    snapshot: cycle.SnapshotListing
+    snapshot_bodies: dict[str, bytes]
+    wake: ExecutionResult
+    comparison: Comparison
+
+
+@pytest.fixture(scope="module")
+def cycle_record(sandbox: Sandbox, seeded: seed.SeedReport) -> CycleRecord:
+    before = cycle.capture(sandbox)
+    started = cycle.now()
+    hibernate = cycle.run_hibernate(sandbox)
+    assert hibernate.succeeded, f"hibernation {hibernate.status}: {hibernate.error} {hibernate.cause}; {hibernate.path}"
+    status, phase = sandbox.environment_status(), cycle.recorded_phase(sandbox)
+    snapshot_id = cycle.latest_snapshot_id(sandbox)
+    assert snapshot_id, "no latest.json after a successful hibernation"
+    listing = cycle.snapshot_listing(sandbox, snapshot_id)
+    s3 = sandbox.client("s3")
+    prefix = layout.snapshot_prefix(sandbox.environment_name, snapshot_id)
+    bodies = {
+        item.key: s3.get_object(Bucket=sandbox.stack.bucket, Key=prefix + item.key)["Body"].read()
+        for item in listing.objects
+    }
+    wake = cycle.run_wake(sandbox)
+    assert wake.succeeded, f"wake {wake.status}: {wake.error} {wake.cause}; {wake.path}"
+    comparison = compare_databases(before, cycle.capture(sandbox), cycle_started=started)
+    return CycleRecord(before, hibernate, status, phase, listing, bodies, wake, comparison)
+
+
+def _in_order(path: list[str], expected: tuple[str, ...]) -> bool:
+    remaining = iter(path)
+    return all(state in remaining for state in expected)
+
+
+def test_hibernation_passes_every_step_and_deletes_the_environment(cycle_record: CycleRecord) -> None:
+    assert _in_order(cycle_record.hibernate.path, HIBERNATE_PATH), cycle_record.hibernate.path
+    assert not [step.name for step in cycle_record.hibernate.steps if step.failed]
+    assert cycle_record.status_after_hibernate is None, "the environment still exists after hibernation"
+    assert cycle_record.phase_after_hibernate == "HIBERNATED"
+
+
+def test_the_snapshot_is_complete_and_matches_its_manifest(cycle_record: CycleRecord) -> None:
+    manifest = cycle_record.snapshot.manifest
+    assert manifest is not None
+    sizes = {item.key: item.size for item in cycle_record.snapshot.objects}
+    for entry in manifest.files:
+        assert sizes.get(entry.path) == entry.bytes, entry.path
+    assert {layout.ENVIRONMENT_FILE, layout.DAG_PAUSED_STATE_FILE, layout.MANIFEST_FILE} <= set(sizes)
+    rows = cycle_record.snapshot.rows_by_table()
+    for table in ("dag_run", "task_instance", "xcom", "variable", "connection", "slot_pool"):
+        assert rows.get(table, 0) > 0, f"{table} is empty in the snapshot"
+
+
+def test_no_secret_is_in_the_snapshot_in_plain_text(cycle_record: CycleRecord) -> None:
+    for key, body in cycle_record.snapshot_bodies.items():
+        text = gzip.decompress(body) if key.endswith(".gz") else body
+        for secret in SECRETS:
+            assert secret.encode() not in text, f"a seeded secret is readable in {key}"
+
+
+def test_wake_recreates_the_environment_and_restores_it(cycle_record: CycleRecord, sandbox: Sandbox) -> None:
+    assert _in_order(cycle_record.wake.path, WAKE_PATH), cycle_record.wake.path
+    assert sandbox.environment_status() == "AVAILABLE"
+    assert cycle.recorded_phase(sandbox) == "AWAKE"
+
+
+def test_every_restored_table_is_identical(cycle_record: CycleRecord) -> None:
+    comparison = cycle_record.comparison
+    assert comparison.identical, "\n".join(comparison.differences())
+    compared = {table.table: table for table in comparison.tables}
+    # The comparison saw the seeded history, not empty tables that are trivially equal.
+    assert compared["dag_run"].before == len(seed.RUNS)
+    assert compared["variable"].before == len(seed.VARIABLES)
+    assert compared["connection"].before == len(seed.CONNECTIONS)
+    assert compared["task_instance"].before > 0 and compared["xcom"].before > 0
+    assert compared["task_instance_history"].before > 0, "the retried try is part of the history"
+    assert compared["dag_run_note"].before == sum(1 for run in seed.RUNS if run.note)
+
+
+def test_paused_states_are_exactly_as_before(cycle_record: CycleRecord, sandbox: Sandbox) -> None:
+    assert dict(cycle_record.comparison.paused_after) == dict(cycle_record.comparison.paused_before)
+    assert cycle.user_paused_states(sandbox) == seed.FINAL_PAUSED
+
+
+def test_the_restored_environment_runs_dags_on_top_of_its_history(cycle_record: CycleRecord, sandbox: Sandbox) -> None:
+    api = cycle.airflow_api(sandbox)
+    api.call("POST", "/dags/demo_sales_etl/dagRuns", {"dag_run_id": "after_wake_1", "conf": {}})
+
+    def finished() -> Any:
+        state = api.call("GET", "/dags/demo_sales_etl/dagRuns/after_wake_1")["state"]
+        return state if state in ("success", "failed") else None
+
+    assert wait_until(finished, timeout=seed.RUN_TIMEOUT_SECONDS, what="a DAG run after the wake") == "success"
+    runs = api.call("GET", "/dags/demo_sales_etl/dagRuns")["dag_runs"]
+    assert {run["dag_run_id"] for run in runs} == {"seed_sales_1", "seed_sales_2", "after_wake_1"}
