@@ -282,6 +282,9 @@ class LambdaRouter:
     """
 
     def __init__(self) -> None:
+        # Variables every invocation gets on top of its function's own, e.g. AWS_ENDPOINT_URL for a moto
+        # server: the handlers run in this process, and only a mock_aws context intercepts their calls.
+        self.environment: dict[str, str] = {}
         self._locations: dict[str, HandlerLocation] = {}
         self._lock = threading.RLock()
         self.invocations: list[tuple[str, dict[str, Any]]] = []
@@ -313,6 +316,7 @@ class LambdaRouter:
             )
         event = {} if event is None else event
         variables = {
+            **self.environment,
             **{key: str(value) for key, value in (function.environment_vars or {}).items()},
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),

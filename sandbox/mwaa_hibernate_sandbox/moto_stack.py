@@ -220,12 +220,13 @@ class _Deployer:
                 name = self.name_property(logical_id, "TopicName", "sns")
                 arn = self.arn("sns", name)
                 self.physical[logical_id] = Physical(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
-            elif kind == FUNCTION_TYPE:
+            elif kind in (FUNCTION_TYPE, "AWS::Lambda::Function"):
                 name = self.name_property(logical_id, "FunctionName", "lambda")
                 arn = self.arn("lambda", f"function:{name}")
                 self.physical[logical_id] = Physical(ref=name, attributes={"Arn": arn})
-            elif kind == STATE_MACHINE_TYPE:
-                name = self.name_property(logical_id, "Name", "states")
+            elif kind in (STATE_MACHINE_TYPE, "AWS::StepFunctions::StateMachine"):
+                key = "Name" if kind == STATE_MACHINE_TYPE else "StateMachineName"
+                name = self.name_property(logical_id, key, "states")
                 arn = self.arn("states", f"stateMachine:{name}")
                 self.physical[logical_id] = Physical(ref=arn, attributes={"Name": name, "Arn": arn})
             elif kind == "AWS::KMS::Alias":
@@ -403,9 +404,13 @@ def deploy_stack(
 
     moto must already be active (``mock_aws`` with ``{"stepfunctions": {"execute_state_machine": True}}``,
     or a server in this process configured the same way), and ``moto_patches.patched_moto()`` entered
-    before any execution starts so the state machines can call the handlers.
+    before any execution starts so the state machines can call the handlers. For a server, pass its
+    ``endpoint_url`` (the handlers then call it too) and set ``MOTO_PORT`` to its port before starting it:
+    moto's interpreter calls ``localhost:$MOTO_PORT`` for the state machines' service integrations.
     """
     template = template or SamTemplate.load()
+    if endpoint_url:
+        router.environment.setdefault("AWS_ENDPOINT_URL", endpoint_url)
     deployer = _Deployer(
         template=template,
         stack_name=stack_name,
