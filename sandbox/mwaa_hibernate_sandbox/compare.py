@@ -9,6 +9,9 @@ same" means comes from the engine's own classification (``mwaa_hibernate_engine.
   the rest, e.g. when it parsed a DAG);
 - owned tables: not restored, listed with the reason.
 
+The jobs' ``LIVE_COLUMNS`` are left out: the old environment's scheduler keeps heartbeating between
+the moment the image is read and the export, so they differ for a reason that is not the restore's.
+
 Surrogate ids (single-column integer primary keys) differ by design after a restore, because the
 restore shifts them past the new environment's own rows. They are compared through what they point
 at: an id is replaced by the referenced row's natural key (merged tables) or its content (copied
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 REFERENCE_DEPTH = 2
 # How many differing rows of one table a report shows (the count is always complete).
 SHOWN_DIFFERENCES = 5
+# Columns the old environment keeps writing while it lives, after the "before" image was read and until
+# the export: its running scheduler and triggerer jobs heartbeat (and the new scheduler marks them failed
+# once restored, as the engine intends). Every other column of these tables is compared.
+LIVE_COLUMNS: dict[str, tuple[str, ...]] = {"job": ("state", "latest_heartbeat", "end_date")}
 
 Row = dict[str, Any]
 Normalised = tuple[tuple[str, Any], ...]
@@ -131,8 +138,8 @@ class _Normaliser:
         columns = self.image.tables[table].columns
         if policy is not None and policy.kind is Kind.MERGED:
             columns = tuple(c for c in columns if c in (*policy.natural_key, *policy.update))
-        surrogate = self.surrogates.get(table)
-        return tuple(c for c in columns if c != surrogate)
+        skipped = (self.surrogates.get(table), *LIVE_COLUMNS.get(table, ()))
+        return tuple(c for c in columns if c not in skipped)
 
     def value(self, table: str, column: str, value: Any, depth: int) -> Any:
         referenced = self.image.references.get((table, column))

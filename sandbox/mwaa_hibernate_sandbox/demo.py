@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -75,9 +76,10 @@ def schedule_settings() -> dict[str, str]:
     if samconfig.is_file():
         deploy = tomllib.loads(samconfig.read_text()).get("default", {}).get("deploy", {}).get("parameters", {})
         overrides = deploy.get("parameter_overrides", [])
-        for item in [overrides] if isinstance(overrides, str) else overrides:
-            for pair in re.findall(r'(\w+)=("[^"]*"|\S+)', item):
-                values[pair[0]] = pair[1].strip('"')
+        # A list of "Key=Value" strings, or one string of them separated by spaces (values quoted as needed).
+        for item in shlex.split(overrides) if isinstance(overrides, str) else overrides:
+            key, _, value = item.partition("=")
+            values[key] = value
     return {key: values[key] for key in ("HibernateSchedule", "WakeSchedule", "ScheduleTimezone")}
 
 
@@ -202,11 +204,16 @@ class Demo:
 
     def show_savings(self, environment_class: str) -> None:
         from mwaa_hibernate.estimate import estimate_savings
-        from mwaa_hibernate.pricing import resolve_prices
+        from mwaa_hibernate.pricing import PriceUnavailable, resolve_prices
 
         schedules = schedule_settings()
+        try:
+            prices = resolve_prices(environment_class=environment_class, region=self.sandbox.region)
+        except PriceUnavailable as exc:
+            self.console.print(f"[yellow]No savings estimate: {exc}")
+            return
         estimate = estimate_savings(
-            prices=resolve_prices(environment_class=environment_class, region=self.sandbox.region),
+            prices=prices,
             hibernate=schedules["HibernateSchedule"],
             wake=schedules["WakeSchedule"],
             timezone=schedules["ScheduleTimezone"],

@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 # The demo DAGs every sandbox environment gets beside the repository's dags/ (the hibernation DAGs).
 DEMO_DAGS = Path(__file__).resolve().parent / "demo_dags"
 DEFAULT_ENVIRONMENT = "demo-airflow"
-# Any region works offline; this one has MWAA and a price in the estimator's table.
-DEFAULT_REGION = "eu-west-1"
+# Any region works offline; this one has verified prices in the estimator's table (mwaa_hibernate.pricing).
+DEFAULT_REGION = "us-east-1"
 # Real seconds per state-machine second in Wait states. The template polls every 60 s (its minimum is
 # 30): scaled, a poll takes 2 s, so status changes show up at once, and the time budgets the template
 # counts in polls (7200 s to create = 120 polls) still leave minutes of real time for a real Airflow to
