@@ -19,6 +19,8 @@ from mwaa_hibernate_sandbox.executions import ExecutionResult
 from mwaa_hibernate_sandbox.s3_faults import corrupt_object
 from mwaa_hibernate_sandbox.sandbox import Sandbox
 
+pytestmark = pytest.mark.e2e
+
 # The state whose failure each injected fault must cause (names from statemachine/*.asl.json).
 FAILING_STATE = {
     "export": "Run the export DAG and wait for its callback",

@@ -17,6 +17,8 @@ from mwaa_hibernate_sandbox.compare import Comparison, DatabaseImage, compare_da
 from mwaa_hibernate_sandbox.executions import ExecutionResult
 from mwaa_hibernate_sandbox.sandbox import Sandbox
 
+pytestmark = pytest.mark.e2e
+
 # The states a successful hibernation passes through, in order (names from statemachine/hibernate.asl.json).
 HIBERNATE_PATH = (
     "Check the environment can hibernate",
