@@ -23,7 +23,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     text = failure_text(describe_environment(name)) or "MWAA gave no error message"
     metrics.add_metric(name="EnvironmentFailures", unit=MetricUnit.Count, value=1)
     raise EnvironmentFailed(
-        f"Environment {name} is {status} instead of {event['target']}. MWAA says: {text}. "
+        f"Environment {name} is {status} instead of {event['target']}. MWAA says: {text.rstrip('.')}. "
         "Fix the cause it names (often the execution role, the network, or requirements.txt), delete the failed "
         "environment in the MWAA console if it is still there, then run the state machine again."
     )

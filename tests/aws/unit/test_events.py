@@ -117,3 +117,19 @@ def test_the_event_is_accepted_by_its_handler(aws, lambda_context, capsys, name:
     logs = capsys.readouterr().out
     if "task_token" in event:
         assert event["task_token"] not in logs
+
+
+def test_the_state_machine_inputs_are_what_the_schedules_and_parents_send() -> None:
+    resources = TEMPLATE["Resources"]
+    for name, event in (("HibernateStateMachine", "Nightly"), ("WakeStateMachine", "Morning")):
+        schedule = resources[name]["Properties"]["Events"][event]["Properties"]
+        flow = "hibernate" if name.startswith("Hibernate") else "wake"
+        assert json.loads(schedule["Input"]) == load_event(f"statemachine.{flow}")
+
+    waiter_input = set(load_event("statemachine.wait-for-environment"))
+    for asl in ("hibernate", "wake"):
+        states = json.loads((REPO / "statemachine" / f"{asl}.asl.json").read_text())["States"]
+        for state in states.values():
+            if state.get("Resource", "").startswith("arn:aws:states:::states:startExecution"):
+                sent = {k.removesuffix(".$") for k in state["Parameters"]["Input"]}
+                assert sent - {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"} == waiter_input
