@@ -8,8 +8,10 @@ this venv's Airflow into a template, and each test (or emulated environment) get
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,12 @@ from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 TEMPLATE_DB = "hibernation_dags_template"
+# test_hibernation_tasks runs the task callables in this process, which imports Airflow: give it a
+# throwaway home and database so it never reads or writes a developer's ~/airflow.
+_HOME = tempfile.mkdtemp(prefix="hibernation-dags-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
 @pytest.fixture(scope="session")

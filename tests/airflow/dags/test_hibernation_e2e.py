@@ -176,12 +176,37 @@ def _dags_folder(root: Path) -> Path:
 
 
 def _environment(pg_cluster, migrated_template, airflow_bin, moto, root: Path, name: str) -> Environment:
+    """A fresh environment whose scheduler is running and has parsed every DAG (as MWAA's does at start)."""
     url = clone_migrated(pg_cluster, migrated_template, name)
     instance = AirflowInstance(
         home=root / "home", db_url=url, dags_folder=_dags_folder(root), bin_dir=airflow_bin, extra_env=moto.env
     )
-    instance.cli("dags", "reserialize")
-    return Environment(instance=instance, engine=sa.create_engine(url), dags_folder=instance.dags_folder)
+    env = Environment(instance=instance, engine=sa.create_engine(url), dags_folder=instance.dags_folder)
+    instance.start_scheduler()
+    expected = {*ORIGINAL, *HIBERNATION_DAG_IDS}
+
+    def parsed() -> bool:
+        # Both rows: the processor writes the serialized DAG and the `dag` row in separate steps, and an
+        # unpause that lands in between is lost (the row is then created paused).
+        query = "SELECT d.dag_id FROM dag d JOIN serialized_dag s ON s.dag_id = d.dag_id"
+        with env.engine.connect() as conn:
+            return expected <= set(conn.execute(sa.text(query)).scalars())
+
+    try:
+        wait_until(parsed, timeout=RUN_TIMEOUT, what=f"the {name} scheduler to parse every DAG")
+    except BaseException:
+        instance.stop()
+        raise
+    # What the trigger Lambda does before each trigger: a run triggered on a paused DAG would wait forever.
+    # Applied until it sticks, in case the DAG processor was still creating the rows.
+    unpaused = dict.fromkeys(HIBERNATION_DAG_IDS, False)
+
+    def hibernation_dags_unpaused() -> bool:
+        _set_states(env, unpaused)
+        return all(paused_states(env.engine).get(d) is False for d in HIBERNATION_DAG_IDS)
+
+    wait_until(hibernation_dags_unpaused, timeout=30, what="the hibernation DAGs to be unpaused")
+    return env
 
 
 def _set_states(env: Environment, states: dict[str, bool]) -> None:
@@ -194,11 +219,10 @@ def _set_states(env: Environment, states: dict[str, bool]) -> None:
 def source(pg_cluster, migrated_template, airflow_bin, moto, tmp_path_factory) -> Iterator[Environment]:
     """The environment to hibernate, with real history made by its scheduler and some older than the window."""
     env = _environment(pg_cluster, migrated_template, airflow_bin, moto, tmp_path_factory.mktemp("source"), "e2e_src")
-    _set_states(env, ORIGINAL)
-    with env.engine.begin() as conn:  # history older than the 30-day window, for the trim
-        add_run(conn, "e2e_etl", "manual__long_ago", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=90))
-    env.instance.start_scheduler()
     try:
+        _set_states(env, ORIGINAL)
+        with env.engine.begin() as conn:  # history older than the 30-day window, for the trim
+            add_run(conn, "e2e_etl", "manual__long_ago", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=90))
         env.trigger("e2e_etl", "manual__history")
         assert env.wait_for_run("e2e_etl", "manual__history") == "success"
         yield env
@@ -230,7 +254,6 @@ def _run_with_callback(aws: Aws, env: Environment, dag_id: str, run_id: str, con
         KeyId=aws.key_arn, Plaintext=token.encode(), EncryptionContext=token_encryption_context(ENVIRONMENT)
     )["CiphertextBlob"]
     conf = {**conf, "callback": {"token_ciphertext": base64.b64encode(ciphertext).decode(), "region": "eu-west-1"}}
-    env.instance.cli("dags", "unpause", dag_id)  # a run triggered on a paused DAG would wait forever
     env.trigger(dag_id, run_id, conf)
     return arn, token
 
@@ -376,7 +399,6 @@ def target(
     """A fresh environment (new database, new Fernet key, DAGs paused at creation) to wake into."""
     source.instance.stop()  # hibernated: its scheduler is gone, and two schedulers would share two cores
     env = _environment(pg_cluster, migrated_template, airflow_bin, moto, tmp_path_factory.mktemp("target"), "e2e_dst")
-    env.instance.start_scheduler()
     try:
         yield env
     finally:
