@@ -90,7 +90,7 @@ class NoEncryption:
         return _PlainBox(), {"scheme": self.scheme}
 
     def open_box(self, block: dict[str, Any], *, snapshot_id: str) -> SecretBox:
-        _expect_scheme(block, self.scheme, "pass --no-encryption (or NoEncryption())")
+        _expect_scheme(block, self.scheme)
         return _PlainBox()
 
 
@@ -131,7 +131,7 @@ class KeyFileCipher:
         return _AesGcmBox(data_key), block
 
     def open_box(self, block: dict[str, Any], *, snapshot_id: str) -> SecretBox:
-        _expect_scheme(block, self.scheme, "pass --key-file with the key used at export")
+        _expect_scheme(block, self.scheme)
         key = self._key()
         if block.get("key_fingerprint") != self._fingerprint(key):
             raise CipherMismatch(
@@ -190,7 +190,7 @@ class KmsCipher:
         return _AesGcmBox(resp["Plaintext"]), block
 
     def open_box(self, block: dict[str, Any], *, snapshot_id: str) -> SecretBox:
-        _expect_scheme(block, self.scheme, "pass the KMS key (--kms-key-id) or the matching key file")
+        _expect_scheme(block, self.scheme)
         from botocore.exceptions import ClientError
 
         try:
@@ -207,7 +207,16 @@ class KmsCipher:
         return _AesGcmBox(resp["Plaintext"])
 
 
-def _expect_scheme(block: dict[str, Any], scheme: str, hint: str) -> None:
+# What to pass to open a snapshot, by the scheme its manifest names.
+_HOW_TO_OPEN = {
+    "kms": "restore with KMS access (--kms-key-id / KmsCipher); the manifest names the key",
+    "key-file": "pass --key-file with the key file used at export (KeyFileCipher)",
+    "none": "the snapshot holds no encrypted secrets: pass --no-encryption (NoEncryption)",
+}
+
+
+def _expect_scheme(block: dict[str, Any], scheme: str) -> None:
     found = block.get("scheme")
     if found != scheme:
-        raise CipherMismatch(f"the snapshot's secrets use encryption scheme {found!r}, not {scheme!r}: {hint}")
+        how = _HOW_TO_OPEN.get(str(found), "use the mwaa-hibernate release that wrote the snapshot")
+        raise CipherMismatch(f"the snapshot's secrets use encryption scheme {found!r}, not {scheme!r}: {how}")
