@@ -14,6 +14,7 @@ from mwaa_hibernate_engine import open_store, read_paused_state
 
 from mwaa_hibernate import layout, restapi
 from mwaa_hibernate.aws import client
+from mwaa_hibernate.environment.status import ABSENT, AVAILABLE, environment_status
 from mwaa_hibernate.exceptions import DagNotFound, MwaaHibernateError, PausedStateRestoreFailed
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,23 @@ def restore_paused_states(
             "note": "The export had not recorded any paused state, so it had paused nothing.",
         }
     mwaa = client("mwaa", mwaa)
+    to_unpause = sorted(d for d, paused in before.items() if not paused)
+    status = environment_status(environment, mwaa=mwaa)
+    if status == ABSENT:
+        return {
+            "restored": 0,
+            "unpaused": [],
+            "kept_paused": len(before) - len(to_unpause),
+            "note": "The environment no longer exists, so no DAG is left paused in it; the snapshot records each "
+            "DAG's paused state and the wake restores it.",
+        }
+    if status != AVAILABLE:
+        raise PausedStateRestoreFailed(
+            f"Environment {environment} is {status}, so its DAGs cannot be unpaused now. Once it is AVAILABLE, "
+            f"unpause these DAGs in the Airflow UI: {', '.join(to_unpause) or '(none)'}."
+        )
     unpaused, missing, failed = [], [], {}
-    for dag_id in sorted(d for d, paused in before.items() if not paused):
+    for dag_id in to_unpause:
         try:
             restapi.invoke(
                 environment=environment,

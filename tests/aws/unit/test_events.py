@@ -63,7 +63,7 @@ def load_handler(module: str) -> ModuleType:
 
 def prepare(aws, name: str) -> None:
     """The world in which the state machine would send this event."""
-    if name in ("preflight.hibernate", "save_configuration"):
+    if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags"):
         aws.mwaa.environments[ENVIRONMENT] = saved_environment()
     if name in ("preflight.wake", "create_environment", "verify_snapshot", "commit_snapshot", "prune_snapshots"):
         write_snapshot(aws)

@@ -6,9 +6,14 @@ import pytest
 from mwaa_hibernate import paused_dags
 from mwaa_hibernate.exceptions import PausedStateRestoreFailed
 
-from .conftest import ENVIRONMENT, SNAPSHOT_ID, write_snapshot
+from .conftest import ENVIRONMENT, SNAPSHOT_ID, saved_environment, write_snapshot
 
 BEFORE = {"etl_daily": False, "etl_hourly": False, "old_backfill": True, "reports": False, "scratch": True}
+
+
+@pytest.fixture(autouse=True)
+def environment(aws):
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
 
 
 def restore(aws):
@@ -59,3 +64,22 @@ def test_every_dag_is_tried_and_the_ones_left_paused_are_named(aws) -> None:
     ):
         restore(aws)
     assert [p for _, p, _ in aws.mwaa.rest_calls()] == ["/dags/etl_daily", "/dags/etl_hourly", "/dags/reports"]
+
+
+def test_an_environment_already_gone_has_nothing_left_paused(aws) -> None:
+    write_snapshot(aws, paused=BEFORE, complete=False)
+    del aws.mwaa.environments[ENVIRONMENT]
+
+    result = restore(aws)
+
+    assert result["restored"] == 0 and "no longer exists" in result["note"]
+    assert aws.mwaa.rest_calls() == []
+
+
+def test_an_environment_in_the_middle_of_a_change_gets_the_list_to_unpause_later(aws) -> None:
+    write_snapshot(aws, paused=BEFORE, complete=False)
+    aws.mwaa.environments[ENVIRONMENT]["Status"] = "DELETING"
+
+    with pytest.raises(PausedStateRestoreFailed, match=r"is DELETING.*etl_daily, etl_hourly, reports"):
+        restore(aws)
+    assert aws.mwaa.rest_calls() == []
