@@ -1,0 +1,65 @@
+"""The two DAG files as this Airflow version parses them: ids, contract settings, wiring, nothing done at parse time."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import boto3
+import pytest
+import sqlalchemy
+from airflow.models import Variable
+from airflow.models.dagbag import DagBag
+from mwaa_hibernate_engine import airflow_tasks as tasks
+from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID
+
+REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    """Parsed with AWS clients, database engines and Variable reads all forbidden: parsing must need none."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the DAG files must not do work at parse time")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(boto3, "client", forbidden)
+        mp.setattr(sqlalchemy, "create_engine", forbidden)
+        mp.setattr(Variable, "get", forbidden)
+        bag = DagBag(dag_folder=str(REPO_DAGS), include_examples=False, safe_mode=True)
+    return bag
+
+
+def test_both_dag_files_parse_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {EXPORT_DAG_ID, IMPORT_DAG_ID}
+
+
+@pytest.mark.parametrize("dag_id", [EXPORT_DAG_ID, IMPORT_DAG_ID])
+def test_the_dags_follow_the_contract_settings(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+
+    assert dag.schedule_interval is None, "triggered by the state machines only"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert all(task.retries == 0 for task in dag.tasks)
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "steps", "handler"),
+    [
+        pytest.param(EXPORT_DAG_ID, tasks.EXPORT_STEPS, tasks.RESTORE_AFTER_FAILURE, id="export"),
+        pytest.param(IMPORT_DAG_ID, tasks.IMPORT_STEPS, tasks.REPORT_FAILURE, id="import"),
+    ],
+)
+def test_steps_run_in_order_and_any_failure_reaches_the_handler(dagbag, dag_id, steps, handler):
+    dag = dagbag.dags[dag_id]
+
+    for upstream, downstream in itertools.pairwise(steps):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    for guard in (handler, tasks.FAIL_RUN):
+        task = dag.get_task(guard)
+        assert task.trigger_rule == "one_failed"
+        assert task.upstream_task_ids == set(steps), f"{guard} must see a failure of any step"
+    assert {t.task_id for t in dag.tasks} == {*steps, handler, tasks.FAIL_RUN}
