@@ -43,6 +43,12 @@ API_AUTH_BACKENDS = (
     "airflow.providers.fab.auth_manager.api.auth.backend.session"
 )
 API_USER = "admin"
+# What gunicorn logs when it gives up binding its port.
+GUNICORN_BIND_FAILED = b"Can't connect to ("
+
+
+class PortInUse(RuntimeError):
+    """The web server's port is taken by another process: start it again on a free port."""
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.5, what: str = "condition"):
@@ -162,14 +168,25 @@ class AirflowInstance:
         return self.start("scheduler")
 
     def start_webserver(self, port: int, *, timeout: float = 120) -> str:
-        """Start the web server on loopback and wait until its REST API answers; return the API base URL."""
+        """Start the web server on loopback and wait until its REST API answers; return the API base URL.
+
+        Raises PortInUse at once when gunicorn cannot bind the port (Airflow itself would wait two more
+        minutes before exiting), so the caller can pick another port.
+        """
+        log_path = self.home / "webserver.out"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         self.start("webserver", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1")
         base = f"http://127.0.0.1:{port}/api/v1"
 
         def healthy() -> bool:
             proc = self._procs["webserver"]
             if proc.poll() is not None:
-                raise RuntimeError(f"webserver exited ({proc.returncode}); see {self.home / 'webserver.out'}")
+                raise RuntimeError(f"webserver exited ({proc.returncode}); see {log_path}")
+            with open(log_path, "rb") as log:
+                log.seek(log_start)
+                if GUNICORN_BIND_FAILED in log.read():
+                    self.stop_component("webserver")
+                    raise PortInUse(f"port {port} is in use by another process; start the web server on another")
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
                     return resp.status == 200
@@ -178,6 +195,17 @@ class AirflowInstance:
 
         wait_until(healthy, timeout=timeout, what=f"the Airflow web server on port {port}")
         return base
+
+    def stop_component(self, name: str) -> None:
+        """Kill one component's whole process group at once (used when it cannot work, e.g. no port)."""
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
 
     def stop(self, timeout: float = 20) -> None:
         """Stop every component started here: the whole process group, gunicorn workers and task runners included.

@@ -6,6 +6,11 @@ protocol, so boto3 and moto's Step Functions interpreter talk to it as to MWAA. 
 a fresh metadata database, `airflow db migrate`, a real scheduler and a web server; failures can be
 injected through `/_standin/faults` (see `faults`).
 
+Not emulated: networking, IAM (any credentials are accepted), the CloudWatch logs and metrics,
+plugins.zip / requirements.txt / startup scripts (DAGs are copied from local folders instead),
+workers and web servers counts and the environment class (one scheduler, one web server,
+LocalExecutor), Celery, tagging calls, AirflowVersion upgrades, the 10 TPS InvokeRestApi rate limit.
+
 In process: `with MwaaStandIn(airflow_bin=..., state_dir=...) as standin: mwaa_client(standin.endpoint_url)`.
 As a process: `python -m mwaa_hibernate_sandbox.mwaa_standin --port P --airflow-bin DIR --state-dir DIR`.
 """

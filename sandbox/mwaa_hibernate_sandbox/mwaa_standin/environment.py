@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..airflow_instance import AirflowInstance, wait_until
-from ..postgres import _free_port
+from ..airflow_instance import AirflowInstance, PortInUse, wait_until
+from ..postgres import _free_port as free_port
 from .databases import Databases
 from .errors import AirflowSideError
 
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 REPOSITORY_DAGS = Path(__file__).resolve().parents[3] / "dags"
 # Generous for two shared cores: migrate (~6 s), the admin user (~5 s), web server start (~12 s).
 STARTUP_TIMEOUT_SECONDS = 300
-# Values MWAA fills in when CreateEnvironment leaves them out (MWAA API reference, CreateEnvironment).
+# Values MWAA fills in when CreateEnvironment leaves them out (MWAA API reference, CreateEnvironment);
+# MWAA picks a maintenance window itself, this one is the stand-in's choice.
 CREATE_DEFAULTS: dict[str, Any] = {
     "EnvironmentClass": "mw1.small",
     "MaxWorkers": 10,
@@ -52,6 +54,8 @@ LOG_MODULES = {
     "WebserverLogs": "WebServer",
     "WorkerLogs": "Worker",
 }
+# A web server that cannot bind its port (taken meanwhile by another process) is retried on a new one.
+WEBSERVER_START_ATTEMPTS = 3
 # Airflow settings the stand-in owns; AirflowConfigurationOptions cannot override them (MWAA blocks them too).
 PROTECTED_OPTIONS = ("database.", "core.dags_folder", "core.executor", "core.fernet_key", "api.auth_backends")
 
@@ -97,7 +101,7 @@ class Environment:
         self.home = settings.state_dir / "environments" / f"{name}-{suffix}"
         self.instance: AirflowInstance | None = None
         self.database_url: str | None = None
-        self.webserver_port = _free_port()
+        self.webserver_port = free_port()
         self.queue_id = uuid.uuid4().hex[:12]
         self._closing = threading.Event()
         self._worker: threading.Thread | None = None
@@ -176,7 +180,8 @@ class Environment:
         try:
             if failure is not None:
                 raise AirflowSideError(failure)
-            assert self.instance is not None, "only an AVAILABLE environment is updated"
+            if self.instance is None:
+                raise AirflowSideError("the environment has no Airflow to restart; delete and create it again")
             self.instance.stop()
             self._merge(changes)
             self.instance.extra_env = self.airflow_env()
@@ -231,18 +236,25 @@ class Environment:
                 shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
 
     def _start_airflow(self) -> None:
-        instance = self.instance
-        assert instance is not None
+        instance = self._airflow()
         instance.start_scheduler()
         self._check_open()
-        instance.start_webserver(self.webserver_port, timeout=self.settings.startup_timeout)
+        for attempt in range(1, WEBSERVER_START_ATTEMPTS + 1):
+            if not _port_is_free(self.webserver_port):
+                logger.info("environment %s: port %d is taken, moving its web server", self.name, self.webserver_port)
+                self.webserver_port = free_port()
+            try:
+                instance.start_webserver(self.webserver_port, timeout=self.settings.startup_timeout)
+                break
+            except PortInUse:
+                if attempt == WEBSERVER_START_ATTEMPTS:
+                    raise
         wait_until(self._ready, timeout=self.settings.startup_timeout, what=f"environment {self.name} to be ready")
 
     def _ready(self) -> bool:
         """The scheduler heartbeats and the REST API answers an authenticated call, as MWAA's health checks need."""
         self._check_open()
-        instance = self.instance
-        assert instance is not None
+        instance = self._airflow()
         if not instance.running("scheduler"):
             raise AirflowSideError(f"the scheduler exited; see {instance.home / 'scheduler.out'}")
         request = urllib.request.Request(f"{self.api_url}/health", headers=instance.api_headers())
@@ -255,6 +267,11 @@ class Environment:
         except (urllib.error.URLError, OSError, ValueError):
             return False
         return api_ok and health.get("scheduler", {}).get("status") == "healthy"
+
+    def _airflow(self) -> AirflowInstance:
+        if self.instance is None:
+            raise AirflowSideError(f"environment {self.name} has no Airflow instance yet")
+        return self.instance
 
     def _check_open(self) -> None:
         if self._closing.is_set():
@@ -278,3 +295,12 @@ class Environment:
             "Error": {"ErrorCode": code, "ErrorMessage": str(error)},
         }
         logger.warning("environment %s is %s: %s", self.name, status, error)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -17,6 +17,7 @@ import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,18 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[MwaaService, str, dict[str, Any], dict[str, list[str]]], Any]
 
+
+def _list_environments(service: MwaaService, _name: str, _body: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    try:
+        max_results = int(query["MaxResults"][0]) if "MaxResults" in query else None
+    except ValueError:
+        raise ValidationFailed("MaxResults must be an integer from 1 to 25") from None
+    return service.list_environments(max_results=max_results, next_token=query.get("NextToken", [None])[0])
+
+
 # (method, path pattern, handler(service, name, body, query)); the name group is the environment name.
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
-    ("GET", re.compile(r"/environments"), lambda s, n, b, q: s.list_environments(
-        max_results=int(q["MaxResults"][0]) if "MaxResults" in q else None, next_token=q.get("NextToken", [None])[0])),
+    ("GET", re.compile(r"/environments"), _list_environments),
     ("PUT", re.compile(r"/environments/(?P<name>[^/]+)"), lambda s, n, b, q: s.create_environment(n, b)),
     ("GET", re.compile(r"/environments/(?P<name>[^/]+)"), lambda s, n, b, q: s.get_environment(n)),
     ("PATCH", re.compile(r"/environments/(?P<name>[^/]+)"), lambda s, n, b, q: s.update_environment(n, b)),
@@ -42,16 +51,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/clitoken/(?P<name>[^/]+)"), lambda s, n, b, q: s.create_cli_token(n)),
     ("POST", re.compile(r"/webtoken/(?P<name>[^/]+)"), lambda s, n, b, q: s.create_web_login_token(n)),
     ("GET", re.compile(r"/_standin/faults"), lambda s, n, b, q: {"Faults": s.faults.listing()}),
-    ("POST", re.compile(r"/_standin/faults"), lambda s, n, b, q: {"Fault": _asdict(s.faults.add(b))}),
+    ("POST", re.compile(r"/_standin/faults"), lambda s, n, b, q: {"Fault": asdict(s.faults.add(b))}),
     ("DELETE", re.compile(r"/_standin/faults"), lambda s, n, b, q: s.faults.clear() or {}),
     ("GET", re.compile(r"/_standin/environments/(?P<name>[^/]+)"), lambda s, n, b, q: s.details(n)),
 ]  # fmt: skip
-
-
-def _asdict(fault: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(fault)
 
 
 def _json_default(value: Any) -> Any:
@@ -166,9 +169,14 @@ class MwaaStandIn:
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         databases = open_databases(self.state_dir / "databases", kind=self.database)
-        self.service = MwaaService(settings, databases)
-        handler = type("MwaaRequestHandler", (_RequestHandler,), {"service": self.service})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        service = MwaaService(settings, databases)
+        handler = type("MwaaRequestHandler", (_RequestHandler,), {"service": service})
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        except OSError:
+            databases.close()
+            raise
+        self.service = service
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="mwaa-standin-http", daemon=True)
         self._thread.start()

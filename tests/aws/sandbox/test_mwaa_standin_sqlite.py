@@ -1,7 +1,12 @@
-"""Where no PostgreSQL server can be started, environments run on SQLite files: still a real Airflow."""
+"""Where no PostgreSQL server can be started, environments run on SQLite files: still a real Airflow.
+
+The module also checks that an environment whose web server port is taken moves to another port.
+"""
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,14 @@ def sqlite_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MwaaSta
 def test_sqlite_environment_is_created_used_and_deleted(sqlite_standin: MwaaStandIn) -> None:
     mwaa: Any = mwaa_client(sqlite_standin.endpoint_url)
     mwaa.create_environment(Name="on-sqlite", **create_request())
-    environment = wait_for_status(mwaa, "on-sqlite", leaving="CREATING")
+    # Another process takes the web server's port before Airflow binds it (it happens on a shared machine).
+    planned = urllib.parse.urlsplit(mwaa.get_environment(Name="on-sqlite")["Environment"]["WebserverUrl"]).port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", planned))
+        squatter.listen()
+        environment = wait_for_status(mwaa, "on-sqlite", leaving="CREATING")
     assert environment["Status"] == "AVAILABLE", environment["LastUpdate"]
+    assert urllib.parse.urlsplit(environment["WebserverUrl"]).port != planned
 
     details = environment_details(sqlite_standin.endpoint_url, "on-sqlite")
     assert details["DatabaseKind"] == "sqlite" and details["DatabaseUrl"].startswith("sqlite:///")
