@@ -1,0 +1,87 @@
+"""Verification from outside the environment (the Lambda layer): manifest, presence, sizes, checksums."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import BUCKET, write_snapshot
+from mwaa_hibernate_engine import (
+    ChecksumMismatch,
+    FileMissing,
+    ManifestCorrupt,
+    ManifestMissing,
+    open_store,
+    verify_snapshot,
+)
+
+
+@pytest.fixture
+def s3_snapshot(s3):
+    store = open_store(f"s3://{BUCKET}/env/snapshots/20261124T190000Z/", s3_client=s3)
+    return store, write_snapshot(store)
+
+
+def test_complete_snapshot_verifies(s3_snapshot):
+    store, manifest = s3_snapshot
+    seen = []
+    assert verify_snapshot(store, progress=lambda phase, table, rows: seen.append((table, rows))) == manifest
+    assert seen == [("variable", 2), ("slot_pool", 1)]
+
+
+def test_altered_object_is_refused(s3, s3_snapshot):
+    store, manifest = s3_snapshot
+    key = store.prefix + manifest.files[0].path
+    body = bytearray(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    body[-5] ^= 0xFF
+    s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(body))
+    with pytest.raises(ChecksumMismatch, match="sha256"):
+        verify_snapshot(store)
+
+
+def test_missing_object_is_refused(s3, s3_snapshot):
+    store, manifest = s3_snapshot
+    s3.delete_object(Bucket=BUCKET, Key=store.prefix + manifest.files[1].path)
+    with pytest.raises(FileMissing, match="slot_pool"):
+        verify_snapshot(store)
+
+
+def test_half_written_snapshot_is_refused(s3, s3_snapshot):
+    store, _ = s3_snapshot
+    s3.delete_object(Bucket=BUCKET, Key=store.prefix + "manifest.json")
+    with pytest.raises(ManifestMissing, match="did not finish"):
+        verify_snapshot(store)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"format_version": 99}, "format version 99", id="newer-format"),
+        pytest.param({"format": "something-else"}, "not an mwaa-hibernate", id="not-ours"),
+        pytest.param({"files": "oops"}, "unreadable", id="garbled"),
+    ],
+)
+def test_unreadable_manifest_is_refused(tmp_path, change, message):
+    store = open_store(tmp_path)
+    write_snapshot(store)
+    doc = json.loads(store.get_bytes("manifest.json")) | change
+    store.put_bytes("manifest.json", json.dumps(doc).encode())
+    with pytest.raises(ManifestCorrupt, match=message):
+        verify_snapshot(store)
+
+
+def test_verification_needs_neither_sqlalchemy_nor_cryptography(tmp_path):
+    """The Lambda layer has boto3 only: the engine's verify path must import and run without the rest."""
+    write_snapshot(open_store(tmp_path))
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("sqlalchemy", "psycopg2", "cryptography", "airflow"):
+            sys.modules[name] = None  # any import of these now fails
+        import mwaa_hibernate_engine as api
+        print(api.verify_snapshot(api.open_store({str(tmp_path)!r})).snapshot_id)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "20261124T190000Z"
