@@ -20,8 +20,7 @@ from mwaa_hibernate_engine.manifest import Manifest
 from mwaa_hibernate_sandbox.compare import DatabaseImage, capture_database
 from mwaa_hibernate_sandbox.executions import ExecutionResult, StepListener, run_execution
 from mwaa_hibernate_sandbox.mwaa_standin import add_fault, clear_faults, environment_details
-from mwaa_hibernate_sandbox.s3_faults import corrupt_object, pick_target
-from mwaa_hibernate_sandbox.sandbox import Alert, Sandbox
+from mwaa_hibernate_sandbox.sandbox import AIRFLOW_APP_ID, Alert, Sandbox
 from mwaa_hibernate_sandbox.seed import AirflowApi
 
 # Steps a failure can be injected at, in cycle order, and what is done to make each fail.
@@ -30,7 +29,7 @@ FAILURE_STEPS: dict[str, str] = {
     "verify": "one table file is corrupted right after the manifest is written (same size, other bytes)",
     "delete": "MWAA refuses DeleteEnvironment (ValidationException)",
     "create": "the recreated environment ends CREATE_FAILED",
-    "import": "a table file of the verified snapshot is corrupted before the wake",
+    "import": "S3 refuses the new environment's reads of the snapshot's tables (AccessDenied for its role)",
 }
 HIBERNATE_FAILURES = ("export", "verify", "delete")
 WAKE_FAILURES = ("create", "import")
@@ -144,7 +143,7 @@ def inject_failure(sandbox: Sandbox, step: str) -> str:
     environment = sandbox.environment_name
     snapshots = layout.snapshots_prefix(environment)
     if step == "export":
-        sandbox.s3_faults.deny_writes(
+        sandbox.s3_faults.deny(
             f"{snapshots}*/tables/*",
             reason="Access Denied: the execution role may not s3:PutObject on the snapshot prefix (sandbox fault)",
         )
@@ -161,15 +160,18 @@ def inject_failure(sandbox: Sandbox, step: str) -> str:
     elif step == "create":
         add_fault(sandbox.mwaa_url, kind="create_failed", environment=environment, message=INJECTED_CREATE_ERROR)
     elif step == "import":
-        snapshot_id = latest_snapshot_id(sandbox)
-        if snapshot_id is None:
+        # Only the environment's reads are refused: the wake's preflight verifies every checksum of the
+        # snapshot from outside first (a corrupted file is refused before anything is created), so an
+        # import failure is one the snapshot itself cannot explain.
+        if latest_snapshot_id(sandbox) is None:
             raise CycleError("an import failure needs a verified snapshot: run a hibernation first")
-        s3 = sandbox.client("s3")
-        target = pick_target(s3, sandbox.stack.bucket, layout.snapshot_prefix(environment, snapshot_id) + "tables/*")
-        if target is None:
-            raise CycleError(f"snapshot {snapshot_id} has no table files to corrupt")
-        corrupt_object(s3, sandbox.stack.bucket, target)
-        sandbox.s3_faults.corrupted.append((sandbox.stack.bucket, target))
+        sandbox.s3_faults.deny(
+            f"{snapshots}*/tables/*",
+            methods=("GET", "HEAD"),
+            user_agent=AIRFLOW_APP_ID,
+            reason="Access Denied: the environment's execution role may not s3:GetObject on the snapshot "
+            "(sandbox fault)",
+        )
     else:
         raise CycleError(f"no failure can be injected at {step!r}; choose one of {', '.join(FAILURE_STEPS)}")
     return FAILURE_STEPS[step]

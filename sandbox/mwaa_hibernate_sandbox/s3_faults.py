@@ -4,8 +4,10 @@ The MWAA stand-in injects MWAA's failures; these are the S3 ones a hibernation m
 at the HTTP layer of moto's server so every client (the DAGs in Airflow, the handlers, moto's own
 interpreter) sees them as it would see S3:
 
-- ``deny_writes(pattern)``: PUT and POST on matching keys answer 403 AccessDenied, as S3 does when
-  the environment's execution role lacks ``s3:PutObject`` on the snapshot prefix.
+- ``deny(pattern, methods=...)``: requests with those methods on matching keys answer 403
+  AccessDenied, as S3 does when a role lacks ``s3:PutObject`` or ``s3:GetObject`` there. With
+  ``user_agent`` set, only requests whose User-Agent contains it are refused: the sandbox tags the
+  Airflow processes' boto3 with an app id, so a fault can hit the environment's execution role alone.
 - ``corrupt_after_write(trigger, target)``: once a key matching ``trigger`` has been written, the
   largest object matching ``target`` in the same folder (``tables/*`` beside a ``manifest.json``) is
   overwritten with the same number of bytes, one of them changed (a silently corrupted object: same
@@ -32,6 +34,14 @@ log = logging.getLogger(__name__)
 _WRITE_METHODS = ("PUT", "POST")
 
 
+@dataclass(frozen=True)
+class _Denial:
+    pattern: str
+    methods: tuple[str, ...]
+    reason: str
+    user_agent: str | None
+
+
 @dataclass
 class _Corruption:
     trigger: str
@@ -43,14 +53,21 @@ class S3Faults:
     """The S3 faults planned for one moto server; thread-safe (requests are served on many threads)."""
 
     def __init__(self) -> None:
-        self._denied: list[tuple[str, str]] = []
+        self._denied: list[_Denial] = []
         self._corruptions: list[_Corruption] = []
         self._lock = threading.Lock()
         self.corrupted: list[tuple[str, str]] = []  # (bucket, key) of every object corrupted so far
 
-    def deny_writes(self, pattern: str, *, reason: str = "Access Denied") -> None:
+    def deny(
+        self,
+        pattern: str,
+        *,
+        methods: tuple[str, ...] = _WRITE_METHODS,
+        reason: str = "Access Denied",
+        user_agent: str | None = None,
+    ) -> None:
         with self._lock:
-            self._denied.append((pattern, reason))
+            self._denied.append(_Denial(pattern, methods, reason, user_agent))
 
     def corrupt_after_write(self, *, trigger: str, target: str) -> threading.Event:
         """Plan one corruption; the returned event is set once it happened."""
@@ -64,11 +81,16 @@ class S3Faults:
             self._denied.clear()
             self._corruptions.clear()
 
-    def denial_for(self, method: str, key: str) -> str | None:
-        if method not in _WRITE_METHODS:
-            return None
+    def denial_for(self, method: str, key: str, user_agent: str) -> str | None:
         with self._lock:
-            return next((reason for pattern, reason in self._denied if fnmatch.fnmatchcase(key, pattern)), None)
+            for denial in self._denied:
+                if (
+                    method in denial.methods
+                    and fnmatch.fnmatchcase(key, denial.pattern)
+                    and (denial.user_agent is None or denial.user_agent in user_agent)
+                ):
+                    return denial.reason
+        return None
 
     def take_corruption(self, key: str) -> _Corruption | None:
         with self._lock:
@@ -125,7 +147,7 @@ class S3FaultLayer:
         method = environ.get("REQUEST_METHOD", "GET")
         bucket, key = _bucket_and_key(environ)
         if key:
-            reason = self.faults.denial_for(method, key)
+            reason = self.faults.denial_for(method, key, environ.get("HTTP_USER_AGENT", ""))
             if reason is not None:
                 log.warning("S3 fault: refusing %s s3://%s/%s", method, bucket, key)
                 return _access_denied(start_response, bucket, key, reason)

@@ -49,6 +49,9 @@ DEFAULT_REGION = "us-east-1"
 # counts in polls (7200 s to create = 120 polls) still leave minutes of real time for a real Airflow to
 # start on two busy cores. Task timeouts and Retry intervals are not scaled (they are short or unused).
 WAIT_SCALE = 1 / 30
+# botocore adds "app/<id>" to the User-Agent of every call made by the Airflow processes (AWS_SDK_UA_APP_ID),
+# so an S3 fault can target the environment's execution role alone (s3_faults.S3Faults.deny).
+AIRFLOW_APP_ID = "mwaa-sandbox-airflow"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
 # The sandbox never reaches AWS: these variables are cleared in this process while it runs.
 _CLEARED_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL_MWAA")
@@ -172,7 +175,10 @@ class Sandbox:
             airflow_bin=self.airflow_bin,
             state_dir=self.state_dir / "mwaa",
             extra_dags=(DEMO_DAGS,),
-            airflow_env={key: value for key, value in aws.items() if key != "MOTO_PORT"},
+            airflow_env={
+                **{key: value for key, value in aws.items() if key != "MOTO_PORT"},
+                "AWS_SDK_UA_APP_ID": AIRFLOW_APP_ID,
+            },
             region=self.region,
             account=DEFAULT_ACCOUNT_ID,
             database=self.database,

@@ -13,10 +13,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pytest
+from mwaa_hibernate import layout
 from mwaa_hibernate_sandbox import cycle, seed
 from mwaa_hibernate_sandbox.compare import DatabaseImage, compare_databases
 from mwaa_hibernate_sandbox.executions import ExecutionResult
-from mwaa_hibernate_sandbox.s3_faults import corrupt_object
+from mwaa_hibernate_sandbox.s3_faults import corrupt_object, pick_target
 from mwaa_hibernate_sandbox.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -88,15 +89,33 @@ def test_an_environment_that_fails_to_create_leaves_the_snapshot_as_it_was(sandb
     cycle.delete_failed_environment(sandbox)
 
 
+def test_a_corrupted_snapshot_is_refused_before_anything_is_created(sandbox: Sandbox) -> None:
+    s3 = sandbox.client("s3")
+    snapshot_id = cycle.latest_snapshot_id(sandbox)
+    assert snapshot_id is not None
+    target = pick_target(
+        s3, sandbox.stack.bucket, layout.snapshot_prefix(sandbox.environment_name, snapshot_id) + "tables/*"
+    )
+    assert target is not None
+    alerts_before = len(sandbox.alerts())
+    corrupt_object(s3, sandbox.stack.bucket, target)
+    try:
+        execution = cycle.run_wake(sandbox)
+    finally:
+        corrupt_object(s3, sandbox.stack.bucket, target)  # flipping the same byte back repairs the object
+    assert execution.status == "FAILED"
+    assert execution.path[-2:] == ["Alert that waking was refused", "Wake failed"], execution.path
+    assert sandbox.environment_status() is None, "an environment was created from a corrupted snapshot"
+    assert len(sandbox.alerts()) > alerts_before
+
+
 def test_a_refused_import_keeps_the_environment_with_every_dag_paused(sandbox: Sandbox) -> None:
     execution, invariants = _fail(sandbox, "import")
     _assert_held(execution, invariants, "import")
 
 
 def test_waking_again_after_repair_restores_everything(sandbox: Sandbox, before_good_hibernation: Baseline) -> None:
-    bucket, key = sandbox.s3_faults.corrupted[-1]
-    corrupt_object(sandbox.client("s3"), bucket, key)  # flipping the same byte back repairs the object
-    execution = cycle.run_wake(sandbox)
+    execution = cycle.run_wake(sandbox)  # the refused reads were a fault of the moment: it is cleared
     assert execution.succeeded, f"{execution.error}: {execution.cause}; {execution.path}"
     assert "Create the environment" not in execution.path, "the kept environment should be restored, not recreated"
     baseline = before_good_hibernation
