@@ -24,6 +24,10 @@ class EnvironmentNotAvailable(MwaaHibernateError):
     """The environment is in a status the requested flow must not start from."""
 
 
+class RestoreOwed(MwaaHibernateError):
+    """The environment runs but its last restore did not complete; hibernating it would snapshot the gap."""
+
+
 class OverlappingExecution(MwaaHibernateError):
     """Another hibernate or wake execution for the same environment is still running."""
 

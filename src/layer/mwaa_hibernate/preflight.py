@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from mwaa_hibernate import layout, snapshots
 from mwaa_hibernate.aws import client, error_code, raise_if_transient
 from mwaa_hibernate.environment import ABSENT, AVAILABLE, environment_status
-from mwaa_hibernate.exceptions import EnvironmentNotAvailable, OverlappingExecution, SnapshotNotFound
+from mwaa_hibernate.exceptions import EnvironmentNotAvailable, OverlappingExecution, RestoreOwed, SnapshotNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,13 @@ def check_hibernate(
         raise EnvironmentNotAvailable(
             f"Environment {environment} is {status}; hibernation starts only from AVAILABLE. Nothing was touched. "
             "Wait until it is AVAILABLE (or fix it in the MWAA console), then run the hibernation again."
+        )
+    state = snapshots.read_state(environment=environment, bucket=bucket, s3=s3) or {}
+    if state.get("phase") == "HIBERNATED":
+        raise RestoreOwed(
+            f"Environment {environment} is AVAILABLE but its restore of snapshot {state.get('snapshot_id')} never "
+            "completed (state.json still says HIBERNATED). Hibernating now would snapshot an incomplete database. "
+            "Nothing was touched. Run the wake state machine first: it restores the snapshot into this environment."
         )
     return _answer(HIBERNATE, status, layout.snapshot_id_for(started_at), bucket, environment)
 

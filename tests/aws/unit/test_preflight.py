@@ -10,6 +10,7 @@ from mwaa_hibernate import preflight, snapshots
 from mwaa_hibernate.exceptions import (
     EnvironmentNotAvailable,
     OverlappingExecution,
+    RestoreOwed,
     SnapshotNotFound,
     SnapshotVerificationFailed,
 )
@@ -157,3 +158,15 @@ def test_wake_refuses_an_environment_in_the_middle_of_something(aws, state_machi
     aws.mwaa.environments[ENVIRONMENT] = saved_environment(Status=status)
     with pytest.raises(EnvironmentNotAvailable, match=f"is {status}"):
         wake(aws)
+
+
+def test_hibernate_refuses_an_environment_whose_restore_never_completed(aws, state_machines) -> None:
+    """A failed import leaves an AVAILABLE environment with a partial database: never snapshot that."""
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    snapshots.record_state(environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+
+    with pytest.raises(RestoreOwed, match=f"restore of snapshot {SNAPSHOT_ID} never completed"):
+        hibernate(aws)
+
+    snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert hibernate(aws)["action"] == "HIBERNATE"
