@@ -16,6 +16,7 @@ from typing import Any
 
 from mwaa_hibernate.aws import client
 from mwaa_hibernate.environment.status import describe_environment, failure_text
+from mwaa_hibernate.layout import snapshot_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,6 @@ def from_event(event: dict[str, Any], *, environment: str, status_now: str, step
 
 def _snapshot_of(detail: dict[str, Any]) -> str | None:
     """A hibernation's snapshot id is its start time (layout.SNAPSHOT_ID_FORMAT)."""
-    from mwaa_hibernate.layout import snapshot_id_for
-
     start = detail.get("startDate")
     return snapshot_id_for(datetime.fromtimestamp(start / 1000, UTC)) if isinstance(start, int | float) else None
 
