@@ -20,7 +20,8 @@ from mwaa_hibernate_engine.task_errors import CallbackError, CallbackRejected, T
 log = logging.getLogger(__name__)
 
 # Seconds between heartbeats while a task works. It must stay well below the callback states'
-# HeartbeatSeconds in template.yaml (minutes), so one lost beat does not time the execution out.
+# HeartbeatSeconds (template.yaml's CallbackHeartbeatSeconds, at least 120), so that one lost beat, or
+# the scheduler's gap between two steps, does not time the execution out.
 HEARTBEAT_SECONDS = 60.0
 # SendTaskFailure limits (Step Functions API reference): error 256 characters, cause 32,768.
 _MAX_ERROR = 256

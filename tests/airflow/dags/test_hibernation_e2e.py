@@ -133,6 +133,7 @@ class Environment:
     instance: AirflowInstance
     engine: sa.engine.Engine
     dags_folder: Path
+    release: Path | None = None  # e2e_slow's task runs until this file exists
 
     def dag_states(self) -> dict[str, bool]:
         return {d: p for d, p in paused_states(self.engine).items() if d not in HIBERNATION_DAG_IDS}
@@ -157,6 +158,14 @@ class Environment:
     def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> None:
         args = ["dags", "trigger", dag_id, "--run-id", run_id]
         self.instance.cli(*args, *(["--conf", json.dumps(conf)] if conf else []))
+
+    def trigger_many(self, runs: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Several user runs through Airflow's own trigger API, in one process (one Airflow start-up)."""
+        self.instance.python(
+            "import json, sys\nfrom airflow.api.common.trigger_dag import trigger_dag\n"
+            f"for dag_id, run_id, conf in json.loads({json.dumps(json.dumps(runs))}):\n"
+            "    trigger_dag(dag_id, run_id=run_id, conf=conf)\n"
+        )
 
     def wait_for_run(self, dag_id: str, run_id: str) -> str:
         return wait_until(
@@ -223,7 +232,10 @@ def source(pg_cluster, migrated_template, airflow_bin, moto, tmp_path_factory) -
         _set_states(env, ORIGINAL)
         with env.engine.begin() as conn:  # history older than the 30-day window, for the trim
             add_run(conn, "e2e_etl", "manual__long_ago", start=dt.datetime.now(dt.UTC) - dt.timedelta(days=90))
-        env.trigger("e2e_etl", "manual__history")
+        env.release = env.dags_folder.parent / "release-e2e-slow"
+        env.trigger_many(
+            [("e2e_etl", "manual__history", None), ("e2e_slow", "manual__busy", {"release": str(env.release)})]
+        )
         assert env.wait_for_run("e2e_etl", "manual__history") == "success"
         yield env
     finally:
@@ -268,10 +280,8 @@ def _export_conf(aws: Aws, snapshot_uri: str, kms_key_id: str | None = None) -> 
 
 
 @pytest.fixture(scope="module")
-def exported(aws: Aws, source: Environment, tmp_path_factory) -> Outcome:
+def exported(aws: Aws, source: Environment) -> Outcome:
     """A successful export while another DAG's task is still running: the drain has to wait for it."""
-    release = tmp_path_factory.mktemp("release") / "go"
-    source.trigger("e2e_slow", "manual__busy", {"release": str(release)})
     wait_until(
         lambda: source.ti_state("e2e_slow", "extract", "manual__busy") == "running",
         timeout=RUN_TIMEOUT,
@@ -287,7 +297,7 @@ def exported(aws: Aws, source: Environment, tmp_path_factory) -> Outcome:
         what="the export to be draining",
     )
     seen = source.dag_states()
-    release.touch()
+    source.release.touch()
     execution = wait_for_execution(aws.client("stepfunctions"), arn, timeout=RUN_TIMEOUT)
     source.wait_for_run(EXPORT_DAG_ID, "manual__hibernate_ok")
     return Outcome(execution=execution, token=token, seen_while_draining=seen)
