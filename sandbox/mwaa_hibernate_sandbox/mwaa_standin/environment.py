@@ -215,6 +215,9 @@ class Environment:
             section, option = key.split(".", 1)
             env[f"AIRFLOW__{section.upper()}__{option.upper()}"] = str(value)
         env["AIRFLOW_ENV_NAME"] = self.name
+        # Modules beside the DAGs (the snapshot engine) come from this environment's copy, as on MWAA,
+        # not from a development install of the same package: the copy is what was "deployed".
+        env["PYTHONPATH"] = str(self.home / "dags")
         return env
 
     def _merge(self, changes: Mapping[str, Any]) -> None:

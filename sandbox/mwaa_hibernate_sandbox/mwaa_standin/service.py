@@ -24,8 +24,9 @@ UPDATABLE_FROM = ("AVAILABLE", "UPDATE_FAILED")
 DELETABLE_FROM = ("AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE")
 # InvokeRestApi reaches Airflow only while its web server runs.
 REST_API_FROM = ("AVAILABLE",)
-# ListEnvironments page size when MaxResults is not given (the model allows 1-25).
-DEFAULT_PAGE_SIZE = 25
+# ListEnvironments page sizes: the model allows MaxResults from 1 to 25; without it, a full page.
+MAX_PAGE_SIZE = 25
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE
 
 
 class MwaaService:
@@ -81,6 +82,8 @@ class MwaaService:
         except ValueError:
             raise ValidationFailed(f"NextToken {next_token!r} was not issued by this service") from None
         size = max_results or DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValidationFailed(f"MaxResults must be from 1 to {MAX_PAGE_SIZE}, not {size}")
         page: dict[str, Any] = {"Environments": names[start : start + size]}
         if start + size < len(names):
             page["NextToken"] = str(start + size)

@@ -139,6 +139,8 @@ def test_list_environments_pages(mwaa: Any) -> None:
     names = [name for page in mwaa.get_paginator("list_environments").paginate(PaginationConfig={"PageSize": 2})
              for name in page["Environments"]]  # fmt: skip
     assert [n for n in names if n.startswith("page-")] == ["page-a", "page-b", "page-c"]
+    with pytest.raises(mwaa.exceptions.ValidationException, match="MaxResults must be from 1 to 25"):
+        mwaa.list_environments(MaxResults=26)
     for name in ("page-a", "page-b", "page-c"):
         mwaa.delete_environment(Name=name)
         wait_until_gone(mwaa, name)

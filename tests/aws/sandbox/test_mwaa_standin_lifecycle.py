@@ -95,6 +95,8 @@ def test_rest_api_lists_the_dag_folder(mwaa: Any, environment: dict[str, Any]) -
         return dag_ids if expected <= dag_ids else None
 
     assert expected <= wait_until(listed, timeout=90, what=f"the scheduler to parse {sorted(expected)}")
+    # The folder an environment gets (repository DAGs, the engine package beside them, extra DAGs) parses cleanly.
+    assert rest(mwaa, "/importErrors")["import_errors"] == []
 
 
 def test_triggered_run_is_executed_by_the_real_scheduler(mwaa: Any, environment: dict[str, Any]) -> None:
