@@ -19,7 +19,8 @@ from typing import Any
 
 import airflow.utils.log.secrets_masker  # noqa: F401 - see below
 import pytest
-from hibernation_support import EPOCH, add_dag, add_run, add_ti, paused_states, wait_for_execution
+import sqlalchemy as sa
+from hibernation_support import EPOCH, add_dag, add_run, add_ti, clone_migrated, paused_states, wait_for_execution
 from mwaa_hibernate_engine import airflow_tasks as tasks
 from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID, token_encryption_context
 from mwaa_hibernate_engine.task_errors import CallbackRejected, DrainTimeout
@@ -228,3 +229,63 @@ def test_an_import_of_a_missing_snapshot_is_rejected_and_leaves_the_dags_paused(
     assert (execution["status"], execution.get("error")) == ("FAILED", "SnapshotRejected")
     assert all(p for d, p in paused_states(environment).items() if d not in (EXPORT_DAG_ID, IMPORT_DAG_ID))
     assert "Nothing was imported" in caplog.text
+
+
+def _steps(run: Run, steps: list[tuple[str, Any]]) -> None:
+    for task_id, func in steps:
+        run.step(task_id, func)
+
+
+def test_export_then_import_twice_restores_history_and_paused_states_the_second_run_changing_nothing(
+    environment, aws, pg_cluster, migrated_template, monkeypatch
+):
+    with environment.begin() as conn:
+        add_run(conn, "etl", "manual__history", start=EPOCH)
+        add_ti(conn, "etl", "manual__history", "load", state="success")
+    arn, _, conf = _waiting_run(aws)
+    export = Run(conf)
+    _steps(
+        export,
+        [
+            (tasks.RECORD_PAUSED_STATES, tasks.record_paused_states),
+            (tasks.PAUSE_DAGS, tasks.pause_dags),
+            (tasks.DRAIN_RUNNING_WORK, tasks.drain_running_work),
+            (tasks.TRIM_HISTORY, tasks.trim_history),
+            (tasks.EXPORT_SNAPSHOT, tasks.export_snapshot),
+            (tasks.REPORT_SUCCESS, tasks.report_export_success),
+        ],
+    )
+    assert wait_for_execution(aws["sfn"], arn)["status"] == "SUCCEEDED"
+
+    # The recreated environment: its processor created every DAG paused; the trigger unpaused the import DAG.
+    target = sa.create_engine(clone_migrated(pg_cluster, migrated_template))
+    with target.begin() as conn:
+        for dag_id in ORIGINAL:
+            add_dag(conn, dag_id, paused=dag_id != IMPORT_DAG_ID)
+    monkeypatch.setattr(tasks, "_metadata_engine", lambda: target)
+    outputs = []
+    for _ in range(2):
+        arn, _, fresh = _waiting_run(aws)
+        wake = Run({"snapshot_uri": conf["snapshot_uri"], "callback": fresh["callback"]})
+        _steps(
+            wake,
+            [
+                (tasks.PAUSE_DAGS, tasks.pause_dags_before_restore),
+                (tasks.RESTORE_SNAPSHOT, tasks.restore_snapshot),
+                (tasks.APPLY_PAUSED_STATES, tasks.apply_paused_states),
+                (tasks.REPORT_SUCCESS, tasks.report_import_success),
+            ],
+        )
+        execution = wait_for_execution(aws["sfn"], arn)
+        assert execution["status"] == "SUCCEEDED"
+        outputs.append(json.loads(execution["output"]))
+        # Each DAG exactly as before hibernation (the hibernation DAGs keep this environment's own state).
+        expected = {**ORIGINAL, EXPORT_DAG_ID: True, IMPORT_DAG_ID: False}
+        assert paused_states(target) == expected
+        with target.connect() as conn:
+            runs = conn.execute(sa.text("SELECT dag_id, run_id FROM dag_run")).all()
+        assert runs == [("etl", "manual__history")]
+    target.dispose()
+
+    assert [o["dags_unpaused"] for o in outputs] == [2, 2]
+    assert outputs[0]["snapshot_id"] == outputs[1]["snapshot_id"] == conf["snapshot_uri"].rstrip("/").rsplit("/", 1)[1]
