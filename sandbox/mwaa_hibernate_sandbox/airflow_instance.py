@@ -125,10 +125,12 @@ class AirflowInstance:
 
     def create_api_user(self) -> None:
         """Create the Admin user the REST API is called as (after `migrate()`; `api_headers()` carries it)."""
-        self.cli(
+        result = self.cli(
             "users", "create", "--username", API_USER, "--password", self.api_password, "--role", "Admin",
-            "--email", "admin@localhost", "--firstname", "Local", "--lastname", "Admin",
+            "--email", "admin@localhost", "--firstname", "Local", "--lastname", "Admin", check=False,
         )  # fmt: skip
+        if result.returncode != 0:  # reported without the command line, which holds the password
+            raise RuntimeError(f"airflow users create failed ({result.returncode}):\n{result.stderr[-4000:]}")
 
     def api_headers(self) -> dict[str, str]:
         """HTTP headers that authenticate a REST API call as the user from `create_api_user()`."""

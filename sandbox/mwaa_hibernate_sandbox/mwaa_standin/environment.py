@@ -54,6 +54,8 @@ LOG_MODULES = {
     "WebserverLogs": "WebServer",
     "WorkerLogs": "Worker",
 }
+# LastUpdate.Error.ErrorMessage keeps the end of Airflow's output, where the cause is; alerts quote it.
+ERROR_MESSAGE_CHARS = 2000
 # A web server that cannot bind its port (taken meanwhile by another process) is retried on a new one.
 WEBSERVER_START_ATTEMPTS = 3
 # Airflow settings the stand-in owns; AirflowConfigurationOptions cannot override them (MWAA blocks them too).
@@ -295,7 +297,7 @@ class Environment:
         self.last_update = {
             **self.last_update,
             "Status": "FAILED",
-            "Error": {"ErrorCode": code, "ErrorMessage": str(error)},
+            "Error": {"ErrorCode": code, "ErrorMessage": str(error)[-ERROR_MESSAGE_CHARS:]},
         }
         logger.warning("environment %s is %s: %s", self.name, status, error)
 

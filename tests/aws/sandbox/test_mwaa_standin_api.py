@@ -108,6 +108,17 @@ def test_injected_create_failure_reports_mwaa_error_and_can_be_deleted(standin: 
     wait_until_gone(mwaa, "broken")
 
 
+def test_airflow_failure_ends_in_create_failed_with_airflows_own_error(mwaa: Any) -> None:
+    options = {"logging.logging_level": "LOUD"}  # Airflow refuses to start with it, as MWAA's would
+    mwaa.create_environment(Name="bad-option", **create_request(AirflowConfigurationOptions=options))
+    failed = wait_for_status(mwaa, "bad-option", leaving="CREATING")
+    assert failed["Status"] == "CREATE_FAILED"
+    assert failed["LastUpdate"]["Error"]["ErrorCode"] == "INTERNAL_ERROR"
+    assert "`[logging] logging_level` should not be 'LOUD'" in failed["LastUpdate"]["Error"]["ErrorMessage"]
+    mwaa.delete_environment(Name="bad-option")
+    wait_until_gone(mwaa, "bad-option")
+
+
 def test_injected_delete_rejection_leaves_the_environment(mwaa: Any) -> None:
     failed_environment(mwaa, "undeletable")
     add_fault(mwaa.meta.endpoint_url, kind="delete_rejected", environment="undeletable", message="try later")
