@@ -302,7 +302,8 @@ def _show_keep(console: Console, sandbox: Sandbox) -> None:
         f"aws s3 ls --recursive s3://{sandbox.stack.bucket}/",
         f"aws stepfunctions list-executions --state-machine-arn {sandbox.state_machine_arn('hibernate')}",
         f"aws sns list-topics   # the alert topic: {sandbox.stack.topic_arn}",
-        f"aws mwaa get-environment --name {sandbox.environment_name} --endpoint-url {sandbox.mwaa_url}",
+        f"AWS_DISABLE_HOST_PREFIX_INJECTION=true aws mwaa get-environment --name {sandbox.environment_name} "
+        f"--endpoint-url {sandbox.mwaa_url}   # MWAA is the stand-in",
     ]
     status = sandbox.environment_status()
     if status == "AVAILABLE":

@@ -107,15 +107,21 @@ def _process_environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _enable_step_functions_execution(moto_url: str) -> None:
+def _moto_api(moto_url: str, path: str, payload: Any = None) -> None:
     request = urllib.request.Request(
-        f"{moto_url}/moto-api/config",
-        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        f"{moto_url}/moto-api/{path}",
+        data=json.dumps(payload or {}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10):
         pass
+
+
+def _prepare_moto(moto_url: str) -> None:
+    """Empty moto (its backends live as long as this process, across servers), then switch SFN execution on."""
+    _moto_api(moto_url, "reset")
+    _moto_api(moto_url, "config", {"stepfunctions": {"execute_state_machine": True}})
 
 
 class Sandbox:
@@ -170,7 +176,7 @@ class Sandbox:
         self._exit.enter_context(patched_moto(fast_wait=False))
         self._exit.enter_context(scaled_waits(self.wait_scale))
         self._exit.enter_context(serve_moto(port=port, faults=self.s3_faults))
-        _enable_step_functions_execution(self._moto_url)
+        _prepare_moto(self._moto_url)
         self._standin = MwaaStandIn(
             airflow_bin=self.airflow_bin,
             state_dir=self.state_dir / "mwaa",

@@ -5,6 +5,7 @@ The module runs one cycle (fixture `cycle_record`); each test checks one thing a
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ SECRETS = (
 @dataclass
 class CycleRecord:
     before: DatabaseImage
+    started: dt.datetime
     hibernate: ExecutionResult
     status_after_hibernate: str | None
     phase_after_hibernate: str | None
@@ -75,7 +77,7 @@ def cycle_record(sandbox: Sandbox, seeded: seed.SeedReport) -> CycleRecord:
     wake = cycle.run_wake(sandbox)
     assert wake.succeeded, f"wake {wake.status}: {wake.error} {wake.cause}; {wake.path}"
     comparison = compare_databases(before, cycle.capture(sandbox), cycle_started=started)
-    return CycleRecord(before, hibernate, status, phase, listing, bodies, wake, comparison)
+    return CycleRecord(before, started, hibernate, status, phase, listing, bodies, wake, comparison)
 
 
 def _in_order(path: list[str], expected: tuple[str, ...]) -> bool:
@@ -144,3 +146,18 @@ def test_the_restored_environment_runs_dags_on_top_of_its_history(cycle_record: 
     assert wait_until(finished, timeout=seed.RUN_TIMEOUT_SECONDS, what="a DAG run after the wake") == "success"
     runs = api.call("GET", "/dags/demo_sales_etl/dagRuns")["dag_runs"]
     assert {run["dag_run_id"] for run in runs} == {"seed_sales_1", "seed_sales_2", "after_wake_1"}
+
+
+def test_the_comparison_sees_a_changed_secret_and_a_changed_paused_state(
+    cycle_record: CycleRecord, sandbox: Sandbox
+) -> None:
+    """The comparison is not vacuous: change one secret and one paused state, and it names exactly those."""
+    api = cycle.airflow_api(sandbox)
+    api.call("PATCH", "/variables/db_password", {"key": "db_password", "value": "rotated-after-the-wake"})
+    api.set_paused("demo_quarterly_report", False)
+    comparison = compare_databases(cycle_record.before, cycle.capture(sandbox), cycle_started=cycle_record.started)
+    differing = {table.table for table in comparison.tables if not table.identical}
+    assert differing == {"variable", "dag"}
+    assert comparison.paused_after["demo_quarterly_report"] is False
+    assert not comparison.identical
+    assert not any(secret in "\n".join(comparison.differences()) for secret in SECRETS)
