@@ -3,7 +3,6 @@ into the store at constant memory; the manifest is written last."""
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 from collections.abc import Sequence
@@ -13,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from mwaa_hibernate_engine.cipher import Cipher, SecretBox
 from mwaa_hibernate_engine.classification import Kind
-from mwaa_hibernate_engine.csvcodec import BlockWriter, encode_row
+from mwaa_hibernate_engine.csvcodec import encode_row
 from mwaa_hibernate_engine.errors import ExportFailed, SnapshotError
 from mwaa_hibernate_engine.fernet import AirflowFernet
+from mwaa_hibernate_engine.gzipstream import GzipWriter
 from mwaa_hibernate_engine.manifest import MANIFEST_NAME, PAUSED_STATE_NAME, FileEntry, Manifest, table_path
 from mwaa_hibernate_engine.results import Progress
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# gzip level 1: measured as fast as uncompressed COPY on 2 vCPUs with 6-16x smaller files
-# (tooling-airflow.md section 5); higher levels cost CPU the worker needs and gain little.
-GZIP_LEVEL = 1
 # A run of an excluded DAG in one of these states is finished history; any other state is in-flight work.
 FINISHED_RUN_STATES = ("success", "failed")
 SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -111,14 +108,12 @@ def _export_table(
 ) -> FileEntry:
     where, params = _exclusion(table, schema, exclude_dag_ids)
     path = table_path(table.name)
-    with store.writer(path) as out, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-        sink = BlockWriter(gz)
+    with store.writer(path) as out, GzipWriter(out) as sink:
         if table.policy.secrets:
             rows = _write_sealed(session, sink, table, where, params, fernet, box)
         else:
             select = f"SELECT {_columns(table.columns)} FROM {quote(table.name)} t{where}"
             rows = session.copy_out(select, params, sink)
-        sink.flush()
     return FileEntry(
         path=path,
         bytes=out.bytes_written,
@@ -132,7 +127,7 @@ def _export_table(
 
 def _write_sealed(
     session: ExportSession,
-    sink: BlockWriter,
+    sink: GzipWriter,
     table: TableSchema,
     where: str,
     params: dict[str, Any],

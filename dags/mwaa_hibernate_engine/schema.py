@@ -56,38 +56,51 @@ class Schema:
         return [(t, r) for t in self.tables.values() for r in t.references if r.ref_table == table]
 
 
-def reflect_schema(engine: Engine) -> Schema:
-    """Reflect every table of the default schema, classify it, and order the tables by references."""
-    from sqlalchemy import Integer, inspect
+@dataclass(frozen=True)
+class TableFacts:
+    """What a transport reads from the database catalog about one table."""
 
-    inspector = inspect(engine)
-    names = sorted(inspector.get_table_names())
+    name: str
+    columns: tuple[str, ...]
+    integer_columns: frozenset[str]
+    generated_columns: frozenset[str]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...]  # name, columns, table, columns
+
+
+def reflect_schema(engine: Engine) -> Schema:
+    """Read every table of the default schema from the catalog, classify it, and order it by references."""
+    from mwaa_hibernate_engine.transport import transport_for
+
+    return build_schema(transport_for(engine).describe())
+
+
+def build_schema(facts: Iterable[TableFacts]) -> Schema:
+    by_name = {f.name: f for f in facts}
+    names = sorted(by_name)
     policies = classify(names)
     tables: dict[str, TableSchema] = {}
     for name in names:
-        columns = inspector.get_columns(name)
-        col_names = tuple(c["name"] for c in columns)
-        integers = frozenset(c["name"] for c in columns if isinstance(c["type"], Integer))
-        generated = frozenset(
-            c["name"] for c in columns if c.get("identity") or "nextval(" in str(c.get("default") or "")
-        )
+        fact = by_name[name]
         refs: list[Reference] = []
-        fk_names: list[str] = []
         seen: set[tuple[tuple[str, ...], str]] = set()
-        for fk in inspector.get_foreign_keys(name):
-            key = (tuple(fk["constrained_columns"]), fk["referred_table"])
-            if fk.get("name"):
-                fk_names.append(fk["name"])
-            if key in seen:  # Airflow 2.10 declares some dataset FKs twice under two names
+        for _, columns, ref_table, ref_columns in fact.foreign_keys:
+            if (columns, ref_table) in seen:  # Airflow 2.10 declares some dataset FKs twice under two names
                 continue
-            seen.add(key)
-            refs.append(Reference(key[0], fk["referred_table"], tuple(fk["referred_columns"])))
+            seen.add((columns, ref_table))
+            refs.append(Reference(columns, ref_table, ref_columns))
         for (table, column), (ref_table, ref_column) in IMPLICIT_REFERENCES.items():
-            if table == name and column in col_names and ref_table in names:
+            if table == name and column in fact.columns and ref_table in by_name:
                 refs.append(Reference((column,), ref_table, (ref_column,)))
-        pk = tuple(inspector.get_pk_constraint(name).get("constrained_columns") or ())
         tables[name] = TableSchema(
-            name, col_names, pk, integers, generated, tuple(refs), policies[name], tuple(fk_names)
+            name,
+            fact.columns,
+            fact.primary_key,
+            fact.integer_columns,
+            fact.generated_columns,
+            tuple(refs),
+            policies[name],
+            tuple(fk[0] for fk in fact.foreign_keys),
         )
     return Schema({name: tables[name] for name in _parents_first(tables.values())})
 

@@ -154,6 +154,19 @@ def test_conflict_with_a_target_row_imports_nothing(good_snapshot, make_airflow)
     assert all_table_rows(busy.db_url) == before
 
 
+def test_conflict_on_the_bulk_path_imports_nothing(good_snapshot, make_airflow, monkeypatch):
+    from mwaa_hibernate_engine import restore as restore_module
+
+    monkeypatch.setattr(restore_module, "BULK_ROWS", 1)  # keys dropped: the collision surfaces when rebuilt
+    _, uri = good_snapshot
+    busy = make_airflow("bulkconflict")
+    add_hibernation_runs(busy.db_url)
+    before = all_table_rows(busy.db_url)
+    with pytest.raises(RestoreConflict, match=r"duplicated|already exists"):
+        restore(busy.db_url, str(uri), cipher=NoEncryption(), fernet_key=busy.fernet_key)
+    assert all_table_rows(busy.db_url) == before
+
+
 def test_restore_killed_halfway_imports_nothing(good_snapshot, target):
     _, uri = good_snapshot
     before = all_table_rows(target.db_url)

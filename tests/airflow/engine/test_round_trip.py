@@ -74,6 +74,47 @@ def busy_target(make_airflow, snapshot):
     return target, before, result
 
 
+@pytest.fixture(scope="module")
+def bulk_target(make_airflow, snapshot):
+    """A busy target restored through the bulk path (keys and indexes dropped and rebuilt) for every table."""
+    from mwaa_hibernate_engine import restore as restore_module
+
+    uri, cipher, _, _ = snapshot
+    target = make_airflow("bulk", dags=SEED_DAGS)
+    target.python(
+        "import pendulum\nfrom airflow.models import DagBag\n"
+        "bag = DagBag(include_examples=False); bag.sync_to_db()\n"
+        "bag.get_dag('seed_flaky').test(execution_date=pendulum.parse('2026-06-02'))\n"
+    )
+    ddl_before = schema_ddl(target.db_url)
+    before = capture(target.db_url, schema_of(target.db_url))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(restore_module, "BULK_ROWS", 1)
+        result = restore(target.db_url, uri, cipher=cipher, fernet_key=target.fernet_key)
+    return target, before, result, ddl_before
+
+
+def schema_ddl(url: str) -> list[tuple]:
+    """Every index and constraint definition: the restore must leave the schema exactly as migrated."""
+    return sorted(
+        query(
+            url,
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' UNION ALL "
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace",
+        )
+    )
+
+
+def test_bulk_path_restores_the_same_rows_and_the_same_schema(source, bulk_target):
+    instance, _ = source
+    target, before, _, ddl_before = bulk_target
+    schema = schema_of(target.db_url)
+    assert_copied_tables_identical(instance.db_url, target.db_url, before, schema, EXCLUDED)
+    assert_merged_tables(instance.db_url, target.db_url, before, schema)
+    assert schema_ddl(target.db_url) == ddl_before
+
+
 def test_export_writes_a_verifiable_manifest_last(snapshot):
     uri, _, manifest, _ = snapshot
     store = open_store(uri)

@@ -1,0 +1,231 @@
+"""Benchmark of the snapshot engine against PostgreSQL's own COPY (not a test; figures go into the README).
+
+Fills a database migrated by real Airflow with N task instances (with their DAG runs, XComs and audit
+log lines), then measures rows per second and peak memory (RSS) of:
+
+1. raw `COPY (SELECT ...) TO STDOUT` of the same tables into a counting sink: the limit for export;
+2. our export (`export_snapshot`) into a local folder: gzip, checksums, secrets, manifest;
+3. plain `COPY ... FROM STDIN` of the same files into the live, indexed tables of a fresh migrated
+   database: what a naive restore does;
+4. our restore (`restore_snapshot`) into a fresh migrated database (staging, key shifts, one transaction).
+
+Each measured step runs in a forked child so its peak RSS is its own. Run it from an Airflow venv:
+
+    .venvs/airflow-2.11.2/bin/python bench/snapshot_bench.py --task-instances 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Shape of the generated history: runs are spread over DAGS DAGs, each run has TASKS_PER_RUN task
+# instances; every run gets XCOMS_PER_RUN XComs; one audit-log line per two task instances.
+DAGS = 20
+TASKS_PER_RUN = 10
+XCOMS_PER_RUN = 5
+
+FILL_SQL = """
+INSERT INTO dag (dag_id, is_paused, is_active, is_subdag, fileloc, has_import_errors, max_active_tasks,
+                 max_active_runs, has_task_concurrency_limits, max_consecutive_failed_dag_runs)
+SELECT 'bench_dag_' || d, false, true, false, '/dags/bench_' || d || '.py', false, 16, 16, false, 0
+FROM generate_series(1, {dags}) d;
+
+INSERT INTO dag_run (dag_id, run_id, state, execution_date, start_date, end_date, run_type, external_trigger,
+                     clear_number, log_template_id, data_interval_start, data_interval_end, queued_at, updated_at)
+SELECT 'bench_dag_' || (r % {dags} + 1), 'scheduled__' || r, 'success',
+       timestamptz '2025-01-01' + r * interval '1 minute', timestamptz '2025-01-01' + r * interval '1 minute',
+       timestamptz '2025-01-01' + r * interval '1 minute' + interval '42 seconds', 'scheduled', false, 0,
+       (SELECT max(id) FROM log_template), timestamptz '2024-12-31' + r * interval '1 minute',
+       timestamptz '2025-01-01' + r * interval '1 minute', timestamptz '2025-01-01' + r * interval '1 minute',
+       timestamptz '2025-01-01' + r * interval '1 minute' + interval '42 seconds'
+FROM generate_series(1, {runs}) r;
+
+INSERT INTO task_instance (task_id, dag_id, run_id, map_index, start_date, end_date, duration, state, try_number,
+                           max_tries, hostname, unixname, pool, pool_slots, queue, priority_weight, operator,
+                           queued_dttm, pid, executor, executor_config, updated_at, custom_operator_name)
+SELECT 'task_' || t, dr.dag_id, dr.run_id, -1, dr.start_date + t * interval '1 second', dr.end_date,
+       1.5 + t, CASE WHEN t = 7 AND dr.id % 13 = 0 THEN 'failed' ELSE 'success' END, 1, 1,
+       'ip-10-0-1-' || (dr.id % 200) || '.ec2.internal', 'airflow', 'default_pool', 1, 'default', t,
+       'PythonOperator', dr.start_date, 10000 + t, 'CeleryExecutor', '\\x80047d942e'::bytea, dr.end_date, '@task'
+FROM dag_run dr, generate_series(1, {tasks}) t;
+
+INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, value, timestamp)
+SELECT dr.id, 'task_' || t, -1, 'return_value', dr.dag_id, dr.run_id,
+       convert_to('{{"rows": ' || (dr.id * t) || ', "path": "s3://bucket/part-' || t || '.parquet"}}', 'UTF8'),
+       dr.end_date
+FROM dag_run dr, generate_series(1, {xcoms}) t;
+
+INSERT INTO log (dttm, dag_id, task_id, map_index, event, execution_date, run_id, owner, extra, try_number)
+SELECT ti.end_date, ti.dag_id, ti.task_id, -1, 'success', NULL, ti.run_id, 'airflow',
+       '{{"host_name": "' || ti.hostname || '"}}', 1
+FROM task_instance ti WHERE ti.priority_weight % 2 = 0;
+
+ANALYZE;
+"""
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _in_child(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `fn` in a forked child; return its result plus the child's own peak RSS."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+
+    def target() -> None:
+        started = time.monotonic()
+        result = fn()
+        result["seconds"] = time.monotonic() - started
+        result["peak_rss_mb"] = _peak_rss_mb()
+        queue.put(result)
+
+    proc = ctx.Process(target=target)
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode:
+        raise RuntimeError(f"benchmark step failed (exit {proc.exitcode})")
+    return result
+
+
+class _CountingSink:
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.bytes += len(data)
+        return len(data)
+
+
+def raw_copy_out(dsn: str, tables: list[str]) -> dict[str, Any]:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    rows = size = 0
+    with conn, conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for table in tables:
+            sink = _CountingSink()
+            cur.copy_expert(f'COPY (SELECT * FROM "{table}") TO STDOUT WITH (FORMAT csv, HEADER)', sink)
+            rows += cur.rowcount
+            size += sink.bytes
+    conn.close()
+    return {"rows": rows, "bytes": size}
+
+
+def our_export(url: str, folder: str) -> dict[str, Any]:
+    import mwaa_hibernate_engine as api
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    manifest = api.export_snapshot(
+        engine=engine, store=api.open_store(folder), cipher=api.NoEncryption(), source_fernet=None
+    )
+    return {"rows": manifest.rows, "bytes": manifest.bytes}
+
+
+def plain_copy_in(dsn: str, folder: str, tables: list[str]) -> dict[str, Any]:
+    """What a naive restore does: COPY each file straight into the live, indexed table."""
+    import psycopg2
+
+    manifest = json.loads(Path(folder, "manifest.json").read_text())
+    entries = {f["table"]: f for f in manifest["files"]}
+    conn = psycopg2.connect(dsn)
+    rows = 0
+    with conn, conn.cursor() as cur:
+        for table in tables:
+            entry = entries[table]
+            cols = ", ".join(f'"{c}"' for c in entry["columns"])
+            with gzip.open(Path(folder, entry["path"]), "rb") as fh:
+                cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv, HEADER)', fh)
+            rows += cur.rowcount
+    conn.close()
+    return {"rows": rows}
+
+
+def our_restore(url: str, folder: str) -> dict[str, Any]:
+    import mwaa_hibernate_engine as api
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    result = api.restore_snapshot(
+        engine=engine, store=api.open_store(folder), cipher=api.NoEncryption(), target_fernet=None
+    )
+    return {"rows": result.rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task-instances", type=int, default=1_000_000, help="N (default 1,000,000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
+    from mwaa_hibernate_sandbox.postgres import running_cluster
+
+    runs = max(1, args.task_instances // TASKS_PER_RUN)
+    with running_cluster() as cluster, tempfile.TemporaryDirectory(prefix="mwaa-hibernate-bench-") as tmp:
+        home = Path(tmp, "home")
+        (home / "dags").mkdir(parents=True)
+        migrated = AirflowInstance(home=home, db_url=cluster.create_database("migrated"), dags_folder=home / "dags")
+        print(f"migrating a database with Airflow from {Path(sys.executable).parent} ...", file=sys.stderr)
+        migrated.migrate()
+        for name in ("source", "plain_target", "our_target"):
+            cluster._admin(f'CREATE DATABASE "{name}" TEMPLATE migrated')
+        import psycopg2
+
+        print(f"filling: {runs:,} runs, {runs * TASKS_PER_RUN:,} task instances ...", file=sys.stderr)
+        started = time.monotonic()
+        conn = psycopg2.connect(cluster.dsn("source"))
+        with conn, conn.cursor() as cur:
+            cur.execute(FILL_SQL.format(dags=DAGS, runs=runs, tasks=TASKS_PER_RUN, xcoms=XCOMS_PER_RUN))
+        conn.close()
+        print(f"filled in {time.monotonic() - started:.1f}s", file=sys.stderr)
+
+        history = ["dag", "dag_run", "task_instance", "xcom", "log"]
+        folder = str(Path(tmp, "snapshot"))
+        steps = {
+            "raw COPY TO STDOUT": lambda: raw_copy_out(cluster.dsn("source"), history),
+            "our export": lambda: our_export(cluster.url("source"), folder),
+            "plain COPY FROM (indexed)": lambda: plain_copy_in(cluster.dsn("plain_target"), folder, history),
+            "our restore": lambda: our_restore(cluster.url("our_target"), folder),
+        }
+        figures = {}
+        for name, step in steps.items():
+            print(f"{name} ...", file=sys.stderr)
+            result = _in_child(step)
+            result["rows_per_second"] = result["rows"] / result["seconds"]
+            figures[name] = result
+    export_ratio = figures["our export"]["rows_per_second"] / figures["raw COPY TO STDOUT"]["rows_per_second"]
+    restore_ratio = figures["our restore"]["rows_per_second"] / figures["plain COPY FROM (indexed)"]["rows_per_second"]
+    summary = {
+        "task_instances": runs * TASKS_PER_RUN,
+        "steps": figures,
+        "export_vs_raw_copy": export_ratio,
+        "restore_vs_plain_copy_from": restore_ratio,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"\nN = {runs * TASKS_PER_RUN:,} task instances ({runs:,} runs, {runs * XCOMS_PER_RUN:,} XComs)")
+    print(f"{'step':<28}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>14}")
+    for name, f in figures.items():
+        print(f"{name:<28}{f['rows']:>12,}{f['seconds']:>10.2f}{f['rows_per_second']:>12,.0f}{f['peak_rss_mb']:>14.0f}")
+    print(f"\nexport / raw COPY TO        = {export_ratio:.2f}  (target >= 0.80)")
+    print(f"restore / plain COPY FROM   = {restore_ratio:.2f}  (target >= 2.00)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
