@@ -22,10 +22,11 @@ OWN = f"arn:aws:states:{REGION}:123456789012:execution:{STACK}-hibernate:own"
 
 @pytest.fixture
 def state_machines(aws):
-    """The stack's two state machines in moto (not executing: a started execution stays RUNNING)."""
+    """The stack's two state machines in moto; an execution stays RUNNING for an hour whichever way moto
+    runs executions (its static backend never ends them, its interpreter really waits)."""
     sfn = boto3.client("stepfunctions", region_name=REGION)
     role = "arn:aws:iam::123456789012:role/sfn"
-    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    definition = json.dumps({"StartAt": "Busy", "States": {"Busy": {"Type": "Wait", "Seconds": 3600, "End": True}}})
     for arn in (HIBERNATE_SM, WAKE_SM):
         sfn.create_state_machine(name=arn.rsplit(":", 1)[1], definition=definition, roleArn=role)
     return sfn
