@@ -62,6 +62,8 @@ test: env
 	    $(DEV)/bin/pytest tests/aws --junitxml=.test-results/aws.xml -p no:cacheprovider || status=1; \
 	for v in $(AIRFLOW_VERSIONS); do \
 	    $(VENVS)/airflow-$$v/bin/pytest tests/airflow --junitxml=.test-results/airflow-$$v.xml -p no:cacheprovider || status=1; \
+	    MWAA_HIBERNATE_AIRFLOW_BIN="$(CURDIR)/$(VENVS)/airflow-$$v/bin" \
+	        $(DEV)/bin/pytest tests/e2e --junitxml=.test-results/e2e-$$v.xml -p no:cacheprovider || status=1; \
 	done; \
 	$(DEV)/bin/python scripts/test-summary .test-results/*.xml || status=1; \
 	exit $$status
