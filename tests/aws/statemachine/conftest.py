@@ -1,9 +1,10 @@
 """Fixtures for executing the real state machines in moto, with the real handlers and an MWAA double.
 
-moto parses and deploys the stack once per session (creating state machines is the slow part); each
-test then starts from a clean slate: an empty bucket and alert queue, no running executions, and an
-AVAILABLE environment with a few DAGs (some paused, some not) whose hibernation DAGs succeed unless
-the test scripts otherwise.
+moto runs, and the stack is deployed, once per test module (creating state machines is the slow part;
+module scope because other suites start their own moto and must not inherit this one's settings, such
+as execute_state_machine, nor the MWAA double's botocore hook). Each test then starts from a clean
+slate: an empty bucket and alert queue, no running executions, and an AVAILABLE environment with a few
+DAGs (some paused, some not) whose hibernation DAGs succeed unless the test scripts otherwise.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ def template() -> SamTemplate:
     return SamTemplate.load()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mwaa_double() -> Iterator[MwaaDouble]:
     double = MwaaDouble()
     with double.installed():
         yield double
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_router(mwaa_double: MwaaDouble) -> Iterator[LambdaRouter]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), patched_moto() as router:
         yield router
@@ -70,7 +71,7 @@ class Stacks:
         return stack.state_machine_arn("hibernate") in {machine["stateMachineArn"] for machine in machines}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stacks(template: SamTemplate, moto_router: LambdaRouter) -> Stacks:
     return Stacks(template, os.environ["AWS_DEFAULT_REGION"])
 

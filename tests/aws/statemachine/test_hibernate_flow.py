@@ -10,7 +10,9 @@ import base64
 import json
 
 import pytest
+from dag_simulation import write_snapshot
 from mwaa_double import OUTPUT_ONLY_FIELDS
+from mwaa_hibernate_engine import open_store, write_paused_state
 from world import ENVIRONMENT, EXPORT_DAG, USER_DAGS, World
 
 REFUSED = "Alert that hibernation was refused"
@@ -229,3 +231,27 @@ def test_saved_configuration_is_what_get_environment_returned(world: World) -> N
     for field in ("ExecutionRoleArn", "SourceBucketArn", "NetworkConfiguration", "AirflowVersion", "Tags"):
         assert field in document, f"{field} missing from the saved configuration"
     assert set(OUTPUT_ONLY_FIELDS) & set(document), "GetEnvironment output should be saved as returned"
+
+
+def test_old_snapshots_beyond_the_count_to_keep_are_pruned_never_the_new_one(make_world) -> None:
+    """Invariant 4: each cycle writes a new folder, and only the newest SnapshotsToKeep complete ones stay."""
+    world = make_world(SnapshotsToKeep="3")
+    s3 = world.client("s3")
+    old_ids = [f"2026110{day}T190000Z" for day in range(1, 6)]  # five older cycles, all complete
+    for snapshot_id in old_ids:
+        store = open_store(f"s3://{world.stack.bucket}/{snapshot_prefix(world, snapshot_id)}", s3_client=s3)
+        write_paused_state(store, USER_DAGS)
+        write_snapshot(store, snapshot_id=snapshot_id)
+    failed_export = f"{snapshot_prefix(world, '20261106T190000Z')}tables/dag_run.csv.gz"  # no manifest
+    s3.put_object(Bucket=world.stack.bucket, Key=failed_export, Body=b"partial")
+    s3.put_object(
+        Bucket=world.stack.bucket, Key=f"{ENVIRONMENT}/latest.json", Body=json.dumps({"snapshot_id": old_ids[-1]})
+    )
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "SUCCEEDED", outcome
+    new_id = outcome.output["preflight"]["snapshot_id"]
+    assert world.latest()["snapshot_id"] == new_id
+    assert world.snapshot_ids() == [old_ids[-2], old_ids[-1], new_id]
+    assert sorted(outcome.output["pruned"]["deleted"]) == [*old_ids[:3], "20261106T190000Z"]
