@@ -221,7 +221,7 @@ def from_event(event: dict[str, Any], *, environment: str, status_now: str, step
     what = {
         "ABORTED": "was stopped before it finished (by a person or an API call)",
         "TIMED_OUT": "timed out",
-    }.get(status, "failed, and its own alert could not be sent")
+    }.get(status, "failed where its own error handling could not report it (see the error below)")
     advice = (
         "If it was stopped after the export DAG started, DAGs may still be paused: unpause them in the Airflow UI "
         "(the snapshot folder's dag_paused_state.json lists which were active), then run it again."
