@@ -114,3 +114,14 @@ def test_environment_now_reads_the_status_at_alert_time(aws, environment, expect
 def test_an_unreadable_status_does_not_stop_the_alert(aws) -> None:
     aws.mwaa.errors["GetEnvironment"] = RuntimeError("network down")
     assert notify.environment_now(ENVIRONMENT) == "unknown (reading it failed: network down)"
+
+
+def test_a_failure_outside_the_catch_paths_is_alerted_with_its_error() -> None:
+    event = load_event("notify.execution-failed-alerted")
+    event["detail"] |= {"error": "States.Runtime", "cause": "An error occurred while executing the state 'X'."}
+
+    alert = notify.from_event(event, environment=ENVIRONMENT, status_now="CREATING", step="Create the environment")
+
+    assert alert.subject == f"mwaa-hibernate: Wake of {ENVIRONMENT} FAILED"
+    assert "could not report it" in alert.message and "Error: States.Runtime: An error occurred" in alert.message
+    assert "Status now: CREATING" in alert.message
