@@ -320,11 +320,19 @@ def _copy(
     insert = (
         f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {_stage_name(table.name)} s {' '.join(joins)}"
     )
-    if not bulk:
+    if not bulk or not _owns(session, table.name):
         session.execute(insert)
         return
     with _without_secondary_indexes(session, table.name):
         session.execute(insert)
+
+
+def _owns(session: RestoreSession, table: str) -> bool:
+    """Dropping keys and indexes needs the table's owner (Airflow's own user on MWAA); otherwise insert in place."""
+    rows = session.query(
+        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = %s::regclass", (quote(table),)
+    )
+    return bool(rows and rows[0][0])
 
 
 _CONSTRAINTS_OF = (
