@@ -22,7 +22,8 @@ since the restore re-encrypts them with the new one.
 
 Rows the cycle itself wrote are not differences, and are reported on their own: rows of the
 hibernation DAGs (their runs, task instances, XComs, DAG rows), and rows that appear only after the
-restore with a timestamp inside the cycle (the new environment's scheduler job, audit-log lines).
+restore with a timestamp inside the cycle (the new environment's scheduler job, audit-log lines) or
+that belong to a DAG run started inside it (rendered fields have no timestamp of their own).
 """
 
 from __future__ import annotations
@@ -220,7 +221,10 @@ def _is_hibernation_row(row: Row) -> bool:
     return row.get("dag_id") in HIBERNATION_DAG_IDS
 
 
-def _written_during(row: Row, since: dt.datetime, until: dt.datetime) -> bool:
+def _written_during(row: Row, since: dt.datetime, until: dt.datetime, new_runs: frozenset[tuple[str, str]]) -> bool:
+    """A timestamp inside the cycle, or part of a DAG run that started inside it (rows without timestamps)."""
+    if (row.get("dag_id"), row.get("run_id")) in new_runs:
+        return True
     for value in row.values():
         if isinstance(value, dt.datetime):
             moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -240,6 +244,15 @@ def paused_states(image: DatabaseImage) -> dict[str, bool]:
 def compare_databases(before: DatabaseImage, after: DatabaseImage, *, cycle_started: dt.datetime) -> Comparison:
     """Table by table: is every row from before back, and is every other row one the cycle wrote?"""
     normal_before, normal_after = _Normaliser(before), _Normaliser(after)
+    runs_before = {
+        (row["dag_id"], row["run_id"]) for row in before.tables.get("dag_run", TableImage("", (), (), ())).rows
+    }
+    new_runs = frozenset(
+        (row["dag_id"], row["run_id"])
+        for row in after.tables.get("dag_run", TableImage("", (), (), ())).rows
+        if (row["dag_id"], row["run_id"]) not in runs_before
+        and _written_during(row, cycle_started, after.captured_at, frozenset())
+    )
     results: list[TableComparison] = []
     not_restored: dict[str, str] = {}
     unknown: list[str] = []
@@ -255,7 +268,9 @@ def compare_databases(before: DatabaseImage, after: DatabaseImage, *, cycle_star
             side = "after the restore" if name not in after.tables else "before the hibernation"
             results.append(TableComparison(name, policy.kind.value, 0, 0, 0, 0, 0, (f"table missing {side}",)))
             continue
-        results.append(_compare_table(name, policy, normal_before, normal_after, cycle_started, after.captured_at))
+        results.append(
+            _compare_table(name, policy, normal_before, normal_after, cycle_started, after.captured_at, new_runs)
+        )
     return Comparison(
         tables=tuple(results),
         not_restored=not_restored,
@@ -272,6 +287,7 @@ def _compare_table(
     normal_after: _Normaliser,
     cycle_started: dt.datetime,
     compared_at: dt.datetime,
+    new_runs: frozenset[tuple[str, str]],
 ) -> TableComparison:
     rows_before = normal_before.image.tables[name].rows
     rows_after = normal_after.image.tables[name].rows
@@ -289,7 +305,7 @@ def _compare_table(
             continue
         normalised = normal_after.row(name, row, columns)
         found_after[normalised] += 1
-        if _written_during(row, cycle_started, compared_at):
+        if _written_during(row, cycle_started, compared_at, new_runs):
             written_by_cycle[normalised] = row
     missing = kept_before - found_after
     extra = found_after - kept_before
