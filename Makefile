@@ -19,11 +19,12 @@ export AWS_XRAY_SDK_ENABLED := false
 export POWERTOOLS_TRACE_DISABLED := true
 export UV_LINK_MODE := copy
 
-.PHONY: help env demo test lint bench diagram clean
+.PHONY: help env demo test lint build validate bench diagram clean
 
 help:
 	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
 	@echo "make test   run every test (lint, template, state machines, handlers, engine on each Airflow, end to end)"
+	@echo "make build  sam build with the SAM CLI from .venvs/sam (then: sam deploy --guided)"
 	@echo "make bench  measure export and restore throughput and memory (see README)"
 
 $(UV):
@@ -35,9 +36,11 @@ $(DEV)/.done: pyproject.toml | $(UV)
 	$(UV) pip install --quiet --python $(DEV)/bin/python -e '.[dev]'
 	touch $@
 
-$(SAM)/.done: | $(UV)
+# SAM CLI pins boto3 exactly, so it gets its own environment. pip is installed too: `sam build` looks for a
+# python3.13 with pip on PATH to build the layer, and this environment's python is one.
+$(SAM)/.ready: | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(LAMBDA_PYTHON))" $(SAM)
-	$(UV) pip install --quiet --python $(SAM)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+	$(UV) pip install --quiet --python $(SAM)/bin/python aws-sam-cli==$(SAM_CLI_VERSION) pip
 	touch $@
 
 # One environment per Airflow version: Airflow itself, the project (engine and CLI), and the test tools.
@@ -47,7 +50,7 @@ $(VENVS)/airflow-%/.done: pyproject.toml | $(UV)
 	    "apache-airflow[postgres]==$*" -e . pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5"
 	touch $@
 
-env: $(DEV)/.done $(SAM)/.done $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
+env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
 	@scripts/ensure-postgres
 
 lint: $(DEV)/.done
@@ -67,6 +70,13 @@ test: env
 	done; \
 	$(DEV)/bin/python scripts/test-summary .test-results/*.xml || status=1; \
 	exit $$status
+
+# The SAM CLI from its own environment (with python3.13 on PATH), for building and validating the application.
+build: $(SAM)/.ready
+	PATH="$(CURDIR)/$(SAM)/bin:$$PATH" sam build
+
+validate: $(SAM)/.ready
+	PATH="$(CURDIR)/$(SAM)/bin:$$PATH" sam validate --lint
 
 demo: env
 	$(DEV)/bin/python -m mwaa_hibernate_sandbox.demo $(DEMO_ARGS)

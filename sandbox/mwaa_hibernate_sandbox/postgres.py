@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVER_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c listen_addresses=127.0.0.1")
+SERVER_SETTINGS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    " -c listen_addresses=127.0.0.1"
+)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -35,13 +38,17 @@ def find_bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if candidates:
         return Path(candidates[-1]).parent
-    raise PostgresUnavailable("PostgreSQL server binaries not found: run scripts/ensure-postgres, or install postgresql")
+    raise PostgresUnavailable("PostgreSQL server binaries not found: run scripts/ensure-postgres or install postgresql")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback right now (the caller binds it soon after)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_free_port = free_port  # older name, still imported by a few callers
 
 
 @dataclass
@@ -61,7 +68,7 @@ class PostgresCluster:
         if run_as:
             user = pwd.getpwnam(run_as)
             os.chown(root, user.pw_uid, user.pw_gid)
-        cluster = cls(root=root, port=_free_port(), bin_dir=bin_dir, _run_as=run_as)
+        cluster = cls(root=root, port=free_port(), bin_dir=bin_dir, _run_as=run_as)
         data = root / "data"
         cluster._run(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
         cluster._run(
@@ -78,7 +85,8 @@ class PostgresCluster:
             cmd = ["runuser", "-u", self._run_as, "--", *cmd]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
+            output = result.stderr.strip() or result.stdout.strip()
+            raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {output}")
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg2") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"

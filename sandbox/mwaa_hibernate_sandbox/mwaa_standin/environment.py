@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..airflow_instance import AirflowInstance, PortInUse, wait_until
-from ..postgres import _free_port as free_port
+from ..postgres import free_port
 from .databases import Databases
 from .errors import AirflowSideError
 
