@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hibernation_support import AWS_TEST_ENV, Moto, clone_migrated
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
+
+from .hibernation_support import AWS_TEST_ENV, Moto, clone_migrated
 
 TEMPLATE_DB = "hibernation_dags_template"
 # test_hibernation_tasks runs the task callables in this process, which imports Airflow: give it a

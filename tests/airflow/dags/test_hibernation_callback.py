@@ -9,10 +9,11 @@ import time
 import uuid
 
 import pytest
-from hibernation_support import wait_for_execution
 from mwaa_hibernate_engine.callback import TaskTokenCallback
 from mwaa_hibernate_engine.dagconf import CallbackConf, token_encryption_context
 from mwaa_hibernate_engine.task_errors import CallbackRejected, TokenUnavailable
+
+from .hibernation_support import wait_for_execution
 
 ENVIRONMENT = "analytics-prod"
 

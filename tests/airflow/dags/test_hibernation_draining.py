@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hibernation_support import EPOCH, add_dag, add_run, add_ti
 from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
 from mwaa_hibernate_engine.draining import busy_task_instances, wait_for_drain
 from mwaa_hibernate_engine.task_errors import DrainTimeout
+
+from .hibernation_support import EPOCH, add_dag, add_run, add_ti
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hibernation_support import Moto, add_run, clone_migrated, paused_states, wait_for_execution
 from mwaa_hibernate_engine import open_store, verify_snapshot
 from mwaa_hibernate_engine.dagconf import (
     EXPORT_DAG_ID,
@@ -34,6 +33,8 @@ from mwaa_hibernate_engine.dagconf import (
     token_encryption_context,
 )
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance, wait_until
+
+from .hibernation_support import Moto, add_run, clone_migrated, paused_states, wait_for_execution
 
 pytestmark = pytest.mark.e2e
 

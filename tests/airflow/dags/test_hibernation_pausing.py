@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from hibernation_support import add_dag, paused_states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mwaa_hibernate_engine import open_store, read_paused_state
@@ -16,6 +15,8 @@ from mwaa_hibernate_engine.pausing import (
     read_paused_states,
     record_paused_states,
 )
+
+from .hibernation_support import add_dag, paused_states
 
 ORIGINAL = {
     "etl_daily": False,

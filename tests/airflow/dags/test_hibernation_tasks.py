@@ -20,10 +20,11 @@ from typing import Any
 import airflow.utils.log.secrets_masker  # noqa: F401 - see below
 import pytest
 import sqlalchemy as sa
-from hibernation_support import EPOCH, add_dag, add_run, add_ti, clone_migrated, paused_states, wait_for_execution
 from mwaa_hibernate_engine import airflow_tasks as tasks
 from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID, token_encryption_context
 from mwaa_hibernate_engine.task_errors import CallbackRejected, DrainTimeout
+
+from .hibernation_support import EPOCH, add_dag, add_run, add_ti, clone_migrated, paused_states, wait_for_execution
 
 # The callables import Airflow lazily, and Airflow configures logging on import, replacing the root
 # logger's handlers. Imported at collection (above), before pytest installs its log capture.

@@ -7,9 +7,10 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from hibernation_support import add_dag, add_run, add_ti
 from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
+
+from .hibernation_support import add_dag, add_run, add_ti
 
 NOW = dt.datetime.now(dt.UTC)
 
