@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import multiprocessing
 import resource
@@ -99,11 +100,17 @@ def _in_child(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-class _CountingSink:
+class _CountingRaw(io.RawIOBase):
+    """Counts bytes and drops them. Wrapped in io.BufferedWriter, like the engine's own sink, so the raw
+    baseline pays no Python call per row either: the comparison is COPY alone versus COPY + our work."""
+
     def __init__(self) -> None:
         self.bytes = 0
 
-    def write(self, data: bytes) -> int:
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
         self.bytes += len(data)
         return len(data)
 
@@ -116,10 +123,12 @@ def raw_copy_out(dsn: str, tables: list[str]) -> dict[str, Any]:
     with conn, conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for table in tables:
-            sink = _CountingSink()
+            counter = _CountingRaw()
+            sink = io.BufferedWriter(counter, buffer_size=1024 * 1024)
             cur.copy_expert(f'COPY (SELECT * FROM "{table}") TO STDOUT WITH (FORMAT csv, HEADER)', sink)
+            sink.flush()
             rows += cur.rowcount
-            size += sink.bytes
+            size += counter.bytes
     conn.close()
     return {"rows": rows, "bytes": size}
 

@@ -28,6 +28,9 @@ CANONICAL_SETTINGS = {
     "extra_float_digits": "3",
     "bytea_output": "hex",
 }
+# Bytes psycopg2 reads from the (gunzipping) source per call during COPY FROM (its default, 8 KiB, means
+# thousands of Python-level reads per MiB).
+COPY_IN_CHUNK = 1024 * 1024
 # Rows fetched per round trip by the Python codec path (secret tables): bounded memory.
 FETCH_ROWS = 2000
 
@@ -217,7 +220,7 @@ class _PgRestore:
     def copy_in(self, table: str, columns: Sequence[str], source: BinaryIO) -> int:
         cols = ", ".join(quote(c) for c in columns)
         with self.conn.cursor() as cur:
-            cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER)", source)
+            cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER)", source, COPY_IN_CHUNK)
             return cur.rowcount
 
 
