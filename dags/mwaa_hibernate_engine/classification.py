@@ -12,7 +12,8 @@ Three kinds:
 
 A table of the live schema that is in none of these lists stops export and restore with
 `UnclassifiedTable`: a new Airflow version must be looked at by a person before we copy it.
-The README's "What is not restored" section is generated from the `owned` reasons here.
+The README's "What is not restored" section lists the `owned` tables with these reasons
+(`not_restored()` gives them as a list).
 """
 
 from __future__ import annotations
@@ -199,6 +200,11 @@ def policy_for(table: str) -> TablePolicy:
             "version has a table nobody decided how to snapshot. Add it to TABLES (copied, merged or owned, "
             "with the reason) before exporting or restoring this environment"
         ) from None
+
+
+def not_restored() -> list[tuple[str, str]]:
+    """(table, reason) for every table a restore deliberately leaves to the new environment."""
+    return sorted((table, policy.reason) for table, policy in TABLES.items() if policy.kind is Kind.OWNED)
 
 
 def classify(tables: list[str]) -> dict[str, TablePolicy]:

@@ -3,6 +3,7 @@ into the store at constant memory; the manifest is written last."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -176,8 +177,6 @@ def _columns(columns: Sequence[str]) -> str:
 
 def _paused_state_entry(store: SnapshotStore) -> FileEntry | None:
     """The export DAG's paused-state record, if it wrote one, so verify covers it too."""
-    import hashlib
-
     if not store.exists(PAUSED_STATE_NAME):
         return None
     data = store.get_bytes(PAUSED_STATE_NAME)

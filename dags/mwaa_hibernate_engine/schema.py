@@ -52,9 +52,6 @@ class Schema:
     def order(self) -> list[str]:
         return list(self.tables)
 
-    def referrers(self, table: str) -> list[tuple[TableSchema, Reference]]:
-        return [(t, r) for t in self.tables.values() for r in t.references if r.ref_table == table]
-
 
 @dataclass(frozen=True)
 class TableFacts:
