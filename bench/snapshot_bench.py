@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
+    # Imported before the timed steps fork, so no step pays for importing SQLAlchemy or the engine.
+    import mwaa_hibernate_engine.export
+    import mwaa_hibernate_engine.restore  # noqa: F401
+    import sqlalchemy.dialects.postgresql.psycopg2  # noqa: F401
     from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
     from mwaa_hibernate_sandbox.postgres import running_cluster
 
