@@ -293,8 +293,10 @@ class LambdaRouter:
         self._locations[function_name] = location
 
     def clear(self) -> None:
+        """Forget every route, recorded call and extra variable (a later stack may point elsewhere)."""
         self._locations.clear()
         self.invocations.clear()
+        self.environment.clear()
 
     def invocations_of(self, function_name: str) -> list[dict[str, Any]]:
         return [event for name, event in self.invocations if name == function_name]

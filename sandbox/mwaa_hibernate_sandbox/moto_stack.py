@@ -410,7 +410,7 @@ def deploy_stack(
     """
     template = template or SamTemplate.load()
     if endpoint_url:
-        router.environment.setdefault("AWS_ENDPOINT_URL", endpoint_url)
+        router.environment["AWS_ENDPOINT_URL"] = endpoint_url
     deployer = _Deployer(
         template=template,
         stack_name=stack_name,

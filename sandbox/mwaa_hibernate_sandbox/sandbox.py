@@ -205,9 +205,6 @@ class Sandbox:
             self._exit.close()
         finally:
             ROUTER.clear()
-            # deploy_stack() sets AWS_ENDPOINT_URL here with setdefault and clear() keeps it: without this, the
-            # next sandbox of this process would send every handler's AWS call to this (stopped) moto server.
-            ROUTER.environment.clear()
             self._standin = None
             self._stack = None
 

@@ -12,7 +12,11 @@ DAG_ID = "demo_sales_etl"
 def demo_sales_etl():
     @task
     def extract() -> list[dict]:
-        return [{"region": "EMEA", "amount": 120.5}, {"region": "AMER", "amount": 99.0}, {"region": "APAC", "amount": 0}]
+        return [
+            {"region": "EMEA", "amount": 120.5},
+            {"region": "AMER", "amount": 99.0},
+            {"region": "APAC", "amount": 0},
+        ]
 
     @task(pool="demo_reporting")
     def transform(rows: list[dict]) -> dict:

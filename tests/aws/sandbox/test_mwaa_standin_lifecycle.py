@@ -7,6 +7,7 @@ hibernation cycle; each names what it relies on from the ones before.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,7 +167,20 @@ def test_delete_stops_airflow_and_drops_the_database(mwaa: Any, standin: Any, en
 
     assert not standin.service.databases.exists(details["DatabaseName"])
     assert not os.path.exists(details["AirflowHome"])
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.killpg(pid, 0)
+    # Killed processes may linger a moment, and orphaned zombies stay until init reaps them: wait for no LIVE member.
+    wait_until(lambda: not any(_live_group_members(pid) for pid in pids), timeout=30, what="Airflow's processes to end")
     assert NAME not in mwaa.list_environments()["Environments"]
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Processes of process group `pgid` that are not zombies, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
