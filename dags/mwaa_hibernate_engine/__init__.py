@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from mwaa_hibernate_engine.cipher import Cipher, KeyFileCipher, KmsCipher, NoEncryption
+from mwaa_hibernate_engine.dagconf import HIBERNATION_DAG_IDS
 from mwaa_hibernate_engine.errors import (
     ChecksumMismatch,
     CipherError,
@@ -38,7 +39,7 @@ from mwaa_hibernate_engine.errors import (
     UnclassifiedTable,
     UnsupportedDatabase,
 )
-from mwaa_hibernate_engine.manifest import HIBERNATION_DAG_IDS, MANIFEST_NAME, PAUSED_STATE_NAME, Manifest
+from mwaa_hibernate_engine.manifest import MANIFEST_NAME, PAUSED_STATE_NAME, Manifest
 from mwaa_hibernate_engine.paused_state import read_paused_state, write_paused_state
 from mwaa_hibernate_engine.results import Progress, RestoreResult, no_progress
 from mwaa_hibernate_engine.store import SnapshotStore, open_store

@@ -20,8 +20,6 @@ TABLE_SUFFIX = ".csv.gz"
 FORMAT_NAME = "mwaa-hibernate-snapshot"
 # Bump when a reader of the previous version would misread a new snapshot.
 FORMAT_VERSION = 1
-# The hibernation DAGs' ids (contracts.md): their in-flight runs never come back as running work.
-HIBERNATION_DAG_IDS = ("mwaa_hibernate_export", "mwaa_hibernate_import")
 
 
 def table_path(table: str) -> str:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from mwaa_hibernate.exceptions import MwaaHibernateError
+
 __all__ = ["CronExpressionError", "CronSchedule", "parse_cron"]
 
 _MONTH_NAMES = {name.upper(): number for number, name in enumerate(calendar.month_abbr) if name}
@@ -39,7 +41,7 @@ _WRAPPED = re.compile(r"^\s*cron\((?P<body>.*)\)\s*$", re.IGNORECASE)
 DayRule = Callable[[date], bool]
 
 
-class CronExpressionError(ValueError):
+class CronExpressionError(MwaaHibernateError, ValueError):
     """A cron expression EventBridge Scheduler would refuse, or one this parser does not understand."""
 
 

@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from mwaa_hibernate.exceptions import MwaaHibernateError
+
 if TYPE_CHECKING:
     from mypy_boto3_pricing import PricingClient
 
@@ -60,7 +62,7 @@ _SOURCE_TOKYO = (
 METADATA_STORAGE_PER_GB_MONTH = 0.10
 
 
-class EstimateError(Exception):
+class EstimateError(MwaaHibernateError):
     """Base of every error the savings estimator raises; the message says what is wrong and what to do."""
 
 
