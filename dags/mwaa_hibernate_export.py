@@ -16,15 +16,6 @@ from airflow.utils.trigger_rule import TriggerRule
 from mwaa_hibernate_engine import airflow_tasks as tasks
 from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
 
-DEFAULT_ARGS = {
-    "owner": "mwaa-hibernate",
-    # A retry would run a step again behind the state machine's back; failures are handled explicitly.
-    "retries": 0,
-    # Ahead of any queued user task: the hibernation must not wait behind the work it is draining.
-    "priority_weight": 1000,
-    "weight_rule": "absolute",
-}
-
 with DAG(
     dag_id=EXPORT_DAG_ID,
     description="mwaa-hibernate: snapshot the metadata database before the environment is deleted",
@@ -32,7 +23,7 @@ with DAG(
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=tasks.DEFAULT_ARGS,
     tags=["mwaa-hibernate"],
     doc_md=__doc__,
 ) as dag:

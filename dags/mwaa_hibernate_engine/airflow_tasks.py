@@ -59,6 +59,17 @@ EXPORT_STEPS = (RECORD_PAUSED_STATES, PAUSE_DAGS, DRAIN_RUNNING_WORK, TRIM_HISTO
 IMPORT_STEPS = (PAUSE_DAGS, RESTORE_SNAPSHOT, APPLY_PAUSED_STATES, REPORT_SUCCESS)
 
 FAILURE_XCOM_KEY = "failure"
+
+# Task defaults of both hibernation DAGs.
+DEFAULT_ARGS = {
+    "owner": "mwaa-hibernate",
+    # A retry would run a step again behind the state machine's back; failures are handled explicitly.
+    "retries": 0,
+    # Ahead of any queued user task: the export must not wait behind the work it drains, nor the import behind
+    # the new environment's first runs.
+    "priority_weight": 1000,
+    "weight_rule": "absolute",
+}
 # A cause is a sentence for a person, not a traceback: the first line of the error, this long at most.
 _MAX_REASON = 1000
 

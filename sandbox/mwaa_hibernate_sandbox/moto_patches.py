@@ -41,7 +41,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -330,7 +330,7 @@ class LambdaRouter:
             memory_limit_in_mb=int(function.memory_size),
             timeout_seconds=int(function.timeout),
         )
-        with self._lock, _environment(variables):
+        with self._lock, environment_variables(variables):
             self.invocations.append((function.function_name, event))
             try:
                 result = self._handler(location)(event, context)
@@ -359,9 +359,12 @@ class LambdaRouter:
 
 
 @contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set variables in os.environ and put back exactly what was there (only the keys we touched)."""
-    saved = {key: os.environ.get(key) for key in variables}
+def environment_variables(variables: Mapping[str, str], *, unset: Iterable[str] = ()) -> Iterator[None]:
+    """Set `variables` (and remove `unset`) in os.environ; put back exactly what was there, only for those keys."""
+    unset = tuple(unset)
+    saved = {key: os.environ.get(key) for key in (*variables, *unset)}
+    for key in unset:
+        os.environ.pop(key, None)
     os.environ.update(variables)
     try:
         yield

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import time
 import urllib.request
@@ -30,7 +29,7 @@ from typing import Any
 from unittest import mock
 
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance, wait_until
-from mwaa_hibernate_sandbox.moto_patches import patched_moto
+from mwaa_hibernate_sandbox.moto_patches import environment_variables, patched_moto
 from mwaa_hibernate_sandbox.moto_stack import DeployedStack, deploy_stack
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, install_forwarding, mwaa_client
 from mwaa_hibernate_sandbox.postgres import _free_port
@@ -87,24 +86,6 @@ def scaled_waits(scale: float) -> Iterator[None]:
 
     with mock.patch.object(WaitFunction, "_wait_interval", wait_interval):
         yield
-
-
-@contextlib.contextmanager
-def _process_environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set variables for this process (boto3 in handlers and moto's interpreter reads them); restore on exit."""
-    keys = set(values) | set(_CLEARED_VARIABLES)
-    saved = {key: os.environ.get(key) for key in keys}
-    for key in _CLEARED_VARIABLES:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _moto_api(moto_url: str, path: str, payload: Any = None) -> None:
@@ -172,7 +153,7 @@ class Sandbox:
             "AWS_REGION": self.region,
             **DUMMY_CREDENTIALS,
         }
-        self._exit.enter_context(_process_environment(aws))
+        self._exit.enter_context(environment_variables(aws, unset=_CLEARED_VARIABLES))
         self._exit.enter_context(patched_moto(fast_wait=False))
         self._exit.enter_context(scaled_waits(self.wait_scale))
         self._exit.enter_context(serve_moto(port=port, faults=self.s3_faults))
