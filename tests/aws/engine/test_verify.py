@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import json
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from conftest import BUCKET, write_snapshot
+from conftest import BUCKET, sha256, write_snapshot
 from mwaa_hibernate_engine import (
     ChecksumMismatch,
+    Manifest,
     FileMissing,
     ManifestCorrupt,
     ManifestMissing,
@@ -85,3 +88,39 @@ def test_verification_needs_neither_sqlalchemy_nor_cryptography(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "20261124T190000Z"
+
+
+def test_counting_rows_reads_quoted_line_breaks_as_one_value(tmp_path):
+    store = open_store(tmp_path)
+    manifest = write_snapshot(store)  # variable holds a quoted value with a line break in it
+    seen = []
+    verified = verify_snapshot(store, count_rows=True, progress=lambda phase, table, rows: seen.append((table, rows)))
+    assert verified == manifest and seen == [("variable", 2), ("slot_pool", 1)]
+
+
+def _rewrite_table(store, manifest: Manifest, data: bytes, rows: int) -> None:
+    """Replace the first table's file and make the manifest agree on size and checksum (not on rows)."""
+    entry = manifest.files[0]
+    store.put_bytes(entry.path, data)
+    files = (dataclasses.replace(entry, bytes=len(data), sha256=sha256(data), rows=rows), *manifest.files[1:])
+    store.put_bytes("manifest.json", dataclasses.replace(manifest, files=files).dumps())
+
+
+def test_counting_rows_catches_a_manifest_that_lies_about_rows(tmp_path):
+    store = open_store(tmp_path)
+    manifest = write_snapshot(store)
+    _rewrite_table(store, manifest, gzip.compress(b'id,key\n1,"a ""quoted""\nvalue"\n2,b\n'), rows=3)
+    verify_snapshot(store)  # sizes and checksums agree: only counting sees it
+    with pytest.raises(ChecksumMismatch, match="holds 2 rows, the manifest says 3"):
+        verify_snapshot(store, count_rows=True)
+
+
+def test_counting_rows_reads_concatenated_gzip_members_and_refuses_a_cut_one(tmp_path):
+    store = open_store(tmp_path)
+    manifest = write_snapshot(store)
+    _rewrite_table(store, manifest, gzip.compress(b"id,key\n1,a\n") + gzip.compress(b'2,"b,\n"\n'), rows=2)
+    verify_snapshot(store, count_rows=True)
+    cut = gzip.compress(b"id,key\n1,a\n2,b\n")[:-6]
+    _rewrite_table(store, manifest, cut, rows=2)
+    with pytest.raises(ChecksumMismatch, match="not a complete gzip stream"):
+        verify_snapshot(store, count_rows=True)
