@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from mwaa_hibernate_engine import SnapshotError, open_store, verify_snapshot
+from mwaa_hibernate_engine.results import Progress, no_progress
 
 from mwaa_hibernate import layout
 from mwaa_hibernate.aws import client, error_code, raise_if_transient, read_json, write_json
@@ -71,8 +72,20 @@ def load_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: A
     return saved
 
 
-def verify(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
-    """Check a snapshot from outside the environment; raise SnapshotVerificationFailed saying what is wrong."""
+def verify(
+    *,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    s3: Any = None,
+    count_rows: bool = False,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """Check a snapshot from outside the environment; raise SnapshotVerificationFailed saying what is wrong.
+
+    `count_rows` also reads every table file through (the CLI's full check); the state machine's verify
+    step compares sizes and checksums only, which is what a Lambda can do within its time limit.
+    """
     s3 = client("s3", s3)
     if not exists(s3, bucket, layout.environment_key(environment, snapshot_id)):
         raise SnapshotVerificationFailed(
@@ -80,7 +93,8 @@ def verify(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -
             "not be recreated from it. Run the hibernation again."
         )
     try:
-        manifest = verify_snapshot(open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=s3))
+        store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=s3)
+        manifest = verify_snapshot(store, count_rows=count_rows, progress=progress)
     except SnapshotError as exc:
         raise SnapshotVerificationFailed(f"Snapshot {snapshot_id} of {environment} is not usable: {exc}") from exc
     if manifest.snapshot_id != snapshot_id:
@@ -138,11 +152,13 @@ def list_snapshot_ids(*, environment: str, bucket: str, s3: Any = None) -> list[
     return sorted(ids)
 
 
-def prune(*, environment: str, keep: int, bucket: str, s3: Any = None) -> dict[str, list[str]]:
-    """Delete all but the newest `keep` complete snapshots; never the latest, never anything newer than it.
+def prune(*, environment: str, keep: int, bucket: str, s3: Any = None, dry_run: bool = False) -> dict[str, list[str]]:
+    """Delete all but the newest `keep` complete snapshots; never the latest, nothing newer than it, and never
+    the snapshot state.json says is owed a restore.
 
     Incomplete folders (failed exports) older than the latest are deleted too. The bucket is versioned,
-    so a pruned snapshot stays recoverable until the lifecycle rule expires old versions.
+    so a pruned snapshot stays recoverable until the lifecycle rule expires old versions. `dry_run`
+    returns the same answer and deletes nothing.
     """
     if keep < 1:
         raise ValueError("keep must be at least 1: the latest snapshot is never deleted")
@@ -151,15 +167,24 @@ def prune(*, environment: str, keep: int, bucket: str, s3: Any = None) -> dict[s
     if latest is None:
         return {"kept": [], "deleted": []}
     ids = list_snapshot_ids(environment=environment, bucket=bucket, s3=s3)
+    owed = owed_restore(read_state(environment=environment, bucket=bucket, s3=s3))
     older = [i for i in ids if i < latest]
     complete_older = [i for i in older if exists(s3, bucket, layout.manifest_key(environment, i))]
-    kept = complete_older[-(keep - 1) :] if keep > 1 else []
-    kept += [i for i in ids if i >= latest]
+    kept = set(complete_older[-(keep - 1) :] if keep > 1 else [])
+    kept.update(i for i in ids if i >= latest or i == owed)
     deleted = [i for i in older if i not in kept]
-    for snapshot_id in deleted:
-        _delete_folder(s3, bucket, layout.snapshot_prefix(environment, snapshot_id))
-    logger.info("Pruned snapshots", extra={"environment": environment, "kept": kept, "deleted": deleted})
-    return {"kept": kept, "deleted": deleted}
+    if not dry_run:
+        for snapshot_id in deleted:
+            _delete_folder(s3, bucket, layout.snapshot_prefix(environment, snapshot_id))
+        logger.info("Pruned snapshots", extra={"environment": environment, "kept": sorted(kept), "deleted": deleted})
+    return {"kept": sorted(kept), "deleted": deleted}
+
+
+def owed_restore(state: dict[str, Any] | None) -> str | None:
+    """The snapshot a wake still has to restore (state.json says HIBERNATED), or None."""
+    if state and state.get("phase") == "HIBERNATED":
+        return state.get("snapshot_id")
+    return None
 
 
 def _delete_folder(s3: Any, bucket: str, prefix: str) -> None:

@@ -145,3 +145,47 @@ def test_prune_before_any_latest_deletes_nothing(aws) -> None:
     write_snapshot(aws, "20261122T190000Z", complete=False)
     assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket) == {"kept": [], "deleted": []}
     assert snapshots.list_snapshot_ids(environment=ENVIRONMENT, bucket=aws.bucket) == ["20261122T190000Z"]
+
+
+def test_prune_dry_run_answers_the_same_and_deletes_nothing(aws) -> None:
+    ids = ["20261121T190000Z", "20261122T190000Z", "20261123T190000Z"]
+    for snapshot_id in ids:
+        write_snapshot(aws, snapshot_id)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=ids[-1], bucket=aws.bucket)
+
+    planned = snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket, dry_run=True)
+
+    assert planned == {"kept": ids[-1:], "deleted": ids[:-1]}
+    assert snapshots.list_snapshot_ids(environment=ENVIRONMENT, bucket=aws.bucket) == ids
+    assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket) == planned
+
+
+def test_prune_never_deletes_the_snapshot_a_wake_still_owes(aws) -> None:
+    """latest.json moved on by hand while state.json says HIBERNATED: the owed snapshot stays."""
+    ids = ["20261121T190000Z", "20261122T190000Z", "20261123T190000Z"]
+    for snapshot_id in ids:
+        write_snapshot(aws, snapshot_id)
+    snapshots.record_state(environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=ids[0], bucket=aws.bucket)
+    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=ids[-1], bucket=aws.bucket)
+
+    assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket) == {
+        "kept": [ids[0], ids[-1]],
+        "deleted": [ids[1]],
+    }
+    snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=ids[0], bucket=aws.bucket)
+    assert snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket)["deleted"] == [ids[0]]
+
+
+def test_verify_with_row_counts_reads_every_table_through(aws) -> None:
+    write_snapshot(aws)
+    seen: list[tuple[str, int]] = []
+
+    summary = snapshots.verify(
+        environment=ENVIRONMENT,
+        snapshot_id=SNAPSHOT_ID,
+        bucket=aws.bucket,
+        count_rows=True,
+        progress=lambda phase, table, rows: seen.append((table, rows)),
+    )
+
+    assert summary["rows"] == 3 and seen == [("variable", 1), ("dag_run", 2)]
