@@ -13,8 +13,8 @@ import pytest
 from conftest import BUCKET, sha256, write_snapshot
 from mwaa_hibernate_engine import (
     ChecksumMismatch,
-    Manifest,
     FileMissing,
+    Manifest,
     ManifestCorrupt,
     ManifestMissing,
     open_store,
