@@ -22,6 +22,10 @@ IMPORT_DAG_ID = "mwaa_hibernate_import"
 # Never paused, drained, trimmed or restored by the hibernation itself: they are the ones doing it.
 HIBERNATION_DAG_IDS = (EXPORT_DAG_ID, IMPORT_DAG_ID)
 
+# The Airflow minor versions the engine and the DAGs work on, oldest and newest (README "Limits"): Airflow 2
+# lets tasks reach the metadata database; Airflow 3 does not, so it needs another transport first.
+SUPPORTED_AIRFLOW = ((2, 7), (2, 11))
+
 # Error names sent with SendTaskFailure; the state machines' Catch clauses match them exactly.
 EXPORT_FAILED = "ExportFailed"
 DRAIN_TIMEOUT = "DrainTimeout"
@@ -44,6 +48,21 @@ REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # limiting anyone: ten years of history, one day of draining.
 MAX_RETENTION_DAYS = 3650
 MAX_DRAIN_TIMEOUT_MINUTES = 24 * 60
+
+
+def airflow_supported(version: str) -> bool:
+    """Whether an Airflow version such as "2.10.3" is one the hibernation DAGs run on."""
+    match = re.match(r"^(\d+)\.(\d+)", version or "")
+    if not match:
+        return False
+    oldest, newest = SUPPORTED_AIRFLOW
+    return oldest <= (int(match.group(1)), int(match.group(2))) <= newest
+
+
+def supported_airflow_text() -> str:
+    """The supported range for messages, e.g. "2.7 to 2.11"."""
+    oldest, newest = SUPPORTED_AIRFLOW
+    return f"{oldest[0]}.{oldest[1]} to {newest[0]}.{newest[1]}"
 
 
 def token_encryption_context(environment: str) -> dict[str, str]:

@@ -62,3 +62,27 @@ class RestApiCallFailed(MwaaHibernateError):
 
 class PausedStateRestoreFailed(MwaaHibernateError):
     """Some DAGs could not be unpaused again after a failed hibernation."""
+
+
+class EnvironmentNotFound(EnvironmentNotAvailable):
+    """The environment does not exist (GetEnvironment: ResourceNotFoundException) where a command needs it."""
+
+
+class UnsupportedAirflowVersion(MwaaHibernateError):
+    """The environment runs an Airflow version the hibernation DAGs do not support."""
+
+
+class DagFilesMissing(MwaaHibernateError):
+    """This installation of mwaa-hibernate does not carry the DAG files (a broken install or checkout)."""
+
+
+class DagImportFailed(MwaaHibernateError):
+    """Airflow reported import errors for the hibernation DAGs after they were installed."""
+
+    def __init__(self, message: str, errors: dict[str, str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class DagParseTimeout(MwaaHibernateError):
+    """The environment did not parse the installed DAGs within the time allowed."""

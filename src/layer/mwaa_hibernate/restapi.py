@@ -24,6 +24,7 @@ def invoke(
     method: str,
     path: str,
     body: dict[str, Any] | None = None,
+    query: dict[str, Any] | None = None,
     dag_id: str | None = None,
     mwaa: Any = None,
 ) -> Any:
@@ -36,6 +37,8 @@ def invoke(
     request: dict[str, Any] = {"Name": environment, "Method": method, "Path": path}
     if body is not None:
         request["Body"] = body
+    if query:
+        request["QueryParameters"] = query
     try:
         answer = client("mwaa", mwaa).invoke_rest_api(**request)
     except ClientError as exc:
