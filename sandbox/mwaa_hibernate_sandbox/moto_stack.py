@@ -5,11 +5,17 @@ Works in decorator mode (``mock_aws``) and against a moto server running in this
 invocations run the real handlers from ``src/functions/`` in this process, with the layer on
 sys.path and the environment variables the template gives them (resolved to the moto names).
 
-Deployed: S3 buckets, KMS keys and aliases, SNS topics, the Lambda functions and the state machines
-(their ASL from ``statemachine/`` with DefinitionSubstitutions resolved). Every other resource (IAM
-roles and policies, schedules, rules, alarms, log groups, layers) gets a deterministic physical name
-and ARN so references to it resolve, but nothing is created: moto would not enforce or fire them.
-Resources whose Condition is false are skipped, as in CloudFormation.
+Deployed: S3 buckets, KMS keys and aliases, SNS topics, the Lambda functions, the state machines
+(their ASL from ``statemachine/`` with DefinitionSubstitutions resolved) and their schedules (moto
+keeps them for GetSchedule; it never fires them). Every other resource (IAM roles and policies, rules,
+alarms, log groups, layers) gets a deterministic physical name and ARN so references to it resolve,
+but nothing is created: moto would not enforce or fire them. Resources whose Condition is false are
+skipped, as in CloudFormation.
+
+The stack itself is then registered in moto's CloudFormation under its name, with its parameters and
+its Outputs resolved to the physical ids above, so DescribeStacks finds it as it would in AWS. The
+registered template holds a single no-op resource (moto ignores WaitConditionHandle), so nothing is
+created twice.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import io
 import json
 import logging
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +36,7 @@ from mwaa_hibernate_sandbox.template import (
     FUNCTION_TYPE,
     LAYER_TYPE,
     PARTITION,
+    SCHEDULE_TYPE,
     STATE_MACHINE_TYPE,
     Physical,
     Resolver,
@@ -52,7 +60,11 @@ _TRUST_POLICY = {
     ],
 }
 # Lambda and Step Functions name limits (64 and 80 characters); S3 bucket names are at most 63.
-_MAX_NAME = {"lambda": 64, "states": 80, "s3": 63, "sns": 256}
+_MAX_NAME = {"lambda": 64, "states": 80, "s3": 63, "sns": 256, "scheduler": 64}
+# SAM creates its schedules in the default group (the template sets no GroupName).
+SCHEDULE_GROUP = "default"
+# The registered stack's only resource: moto's CloudFormation creates nothing for it.
+_NO_OP_RESOURCE = {"Registered": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 ClientFactory = Callable[[str], Any]
@@ -74,6 +86,7 @@ class DeployedStack:
     functions: Mapping[str, str]  # logical id -> function name
     state_machines: Mapping[str, str]  # logical id -> state machine ARN
     template: SamTemplate = field(repr=False)
+    outputs: Mapping[str, str] = field(default_factory=dict)  # what DescribeStacks returns as Outputs
 
     @property
     def bucket(self) -> str:
@@ -203,12 +216,23 @@ class _Deployer:
                 ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]}
             )
 
+    def schedule_name(self, logical_id: str, properties: Mapping[str, Any]) -> Physical:
+        """SAM names a schedule after its logical id unless the event gives a Name."""
+        name = str(self.resolver.resolve(properties["Name"])) if "Name" in properties else logical_id
+        arn = self.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{name[: _MAX_NAME['scheduler']]}")
+        return Physical(ref=name, attributes={"Arn": arn})
+
     def name_everything_else(self) -> None:
+        for logical_id, schedule in self.template.schedules.items():
+            if self.resolver.is_deployed(schedule.state_machine_id):
+                self.physical[logical_id] = self.schedule_name(logical_id, schedule.properties)
         for logical_id in self.deployed_ids():
             if logical_id in self.physical:
                 continue
             kind = self.template.resources[logical_id]["Type"]
-            if kind == "AWS::S3::Bucket":
+            if kind == SCHEDULE_TYPE:
+                self.physical[logical_id] = self.schedule_name(logical_id, self.props(logical_id))
+            elif kind == "AWS::S3::Bucket":
                 name = self.name_property(logical_id, "BucketName", "s3", lower=True)
                 attributes = {
                     "Arn": f"arn:{PARTITION}:s3:::{name}",
@@ -274,7 +298,53 @@ class _Deployer:
         for logical_id in self.deployed_ids():
             if self.template.resources[logical_id]["Type"] == STATE_MACHINE_TYPE:
                 machines[logical_id] = self.create_state_machine(logical_id, role_arn)
+        for logical_id, schedule in self.template.schedules.items():
+            if schedule.state_machine_id in machines:
+                self.create_schedule(logical_id, machines[schedule.state_machine_id], role_arn)
         return functions, machines
+
+    def create_schedule(self, logical_id: str, target_arn: str, role_arn: str) -> None:
+        props = self.resolver.resolve(dict(self.template.schedules[logical_id].properties))
+        target = {"Arn": target_arn, "RoleArn": role_arn}
+        target.update({key: props[key] for key in ("Input", "RetryPolicy") if key in props})
+        optional = {key: props[key] for key in ("Description", "ScheduleExpressionTimezone", "State") if key in props}
+        self.clients("scheduler").create_schedule(
+            Name=self.physical[logical_id].ref,
+            ScheduleExpression=props["ScheduleExpression"],
+            FlexibleTimeWindow=props.get("FlexibleTimeWindow", {"Mode": "OFF"}),
+            Target=target,
+            **optional,
+        )
+
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs resolved against the deployed stack (those whose Condition holds)."""
+        resolved = {}
+        for key, output in self.template.document.get("Outputs", {}).items():
+            if "Condition" in output and not self.resolver.condition(output["Condition"]):
+                continue
+            value = self.resolver.resolve(output["Value"])
+            resolved[key] = ",".join(value) if isinstance(value, list) else str(value)
+        return resolved
+
+    def register_stack(self, outputs: Mapping[str, str]) -> None:
+        """Make DescribeStacks answer with this stack's parameters and outputs, creating nothing."""
+        declared = self.template.document.get("Outputs", {})
+        body = {
+            "Description": self.template.document.get("Description", ""),
+            "Parameters": {name: {"Type": "String"} for name in self.parameters},
+            "Resources": _NO_OP_RESOURCE,
+            "Outputs": {
+                key: {"Description": declared[key].get("Description", ""), "Value": value}
+                for key, value in outputs.items()
+            },
+        }
+        with warnings.catch_warnings():  # moto warns that it creates nothing for the no-op resource: intended
+            warnings.filterwarnings("ignore", message=".*WaitConditionHandle.*", category=UserWarning)
+            self.clients("cloudformation").create_stack(
+                StackName=self.stack_name,
+                TemplateBody=json.dumps(body),
+                Parameters=[{"ParameterKey": name, "ParameterValue": value} for name, value in self.parameters.items()],
+            )
 
     def create_bucket(self, logical_id: str) -> None:
         s3 = self.clients("s3")
@@ -423,6 +493,8 @@ def deploy_stack(
     deployer.create_keys()
     deployer.name_everything_else()
     functions, machines = deployer.create_resources()
+    outputs = deployer.outputs()
+    deployer.register_stack(outputs)
     log.info("deployed %s into moto: %d functions, %d state machines", stack_name, len(functions), len(machines))
     return DeployedStack(
         stack_name=stack_name,
@@ -433,4 +505,5 @@ def deploy_stack(
         functions=functions,
         state_machines=machines,
         template=template,
+        outputs=outputs,
     )

@@ -30,6 +30,8 @@ URL_SUFFIX = "amazonaws.com"
 FUNCTION_TYPE = "AWS::Serverless::Function"
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
+SCHEDULE_EVENT_TYPE = "ScheduleV2"
+SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
 # SAM's defaults for a function that sets neither (AWS::Serverless::Function reference).
 SAM_DEFAULT_MEMORY_MB = 128
 SAM_DEFAULT_TIMEOUT_SECONDS = 3
@@ -121,6 +123,15 @@ class StateMachine:
     def definition(self) -> dict[str, Any]:
         """The ASL as written, placeholders ``${Name}`` kept."""
         return json.loads(self.definition_text())
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A ScheduleV2 event of a state machine: SAM turns it into an AWS::Scheduler::Schedule named below."""
+
+    logical_id: str  # SAM's generated logical id: the state machine's, then the event's
+    state_machine_id: str
+    properties: Mapping[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -274,6 +285,20 @@ class SamTemplate:
                 properties=props,
             )
         return machines
+
+    @cached_property
+    def schedules(self) -> dict[str, Schedule]:
+        """The state machines' ScheduleV2 events, by the logical id SAM gives the schedule it generates."""
+        return {
+            f"{machine_id}{event_id}": Schedule(
+                logical_id=f"{machine_id}{event_id}",
+                state_machine_id=machine_id,
+                properties=event.get("Properties", {}),
+            )
+            for machine_id, machine in self.state_machines.items()
+            for event_id, event in machine.properties.get("Events", {}).items()
+            if event.get("Type") == SCHEDULE_EVENT_TYPE
+        }
 
     def state_machine_for_file(self, file_name: str) -> StateMachine:
         """The state machine whose DefinitionUri ends in ``file_name`` (``hibernate.asl.json``)."""

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import BUCKET, write_snapshot
 from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.snapshot import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from mwaa_hibernate.cli.exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from mwaa_hibernate_engine import open_store
 from typer.testing import CliRunner
 

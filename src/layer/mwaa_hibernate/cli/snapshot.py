@@ -1,7 +1,7 @@
 """`mwaa-hibernate snapshot export|restore|verify|new-key`: the snapshot engine for operators and self-managed Airflow.
 
 A thin shell over `mwaa_hibernate_engine`: options in, one engine call, a summary out (a table, or JSON
-with `--json`), and an exit code a script can rely on:
+with `--json`), and an exit code a script can rely on (the whole table is in `mwaa_hibernate.cli.exits`):
 
     0  done
     1  unexpected error (a bug: please report it with the traceback)
@@ -26,12 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
-EXIT_INVALID = 3
-EXIT_ENCRYPTION = 4
-EXIT_FAILED = 5
+from mwaa_hibernate.cli.exits import EXIT_ENCRYPTION, EXIT_FAILED, EXIT_INVALID, EXIT_USAGE
 
 app = typer.Typer(help="Export, restore and verify metadata-database snapshots directly.", no_args_is_help=True)
 _err = Console(stderr=True)
