@@ -65,7 +65,8 @@ class PausedStateRestoreFailed(MwaaHibernateError):
 
 
 class EnvironmentNotFound(EnvironmentNotAvailable):
-    """The environment does not exist (GetEnvironment: ResourceNotFoundException) where a command needs it."""
+    """The environment does not exist (GetEnvironment: ResourceNotFoundException) where a command needs it, or
+    where a hibernation finds it absent although this stack never hibernated it (a wrong name or region)."""
 
 
 class UnsupportedAirflowVersion(MwaaHibernateError):

@@ -1,7 +1,8 @@
 """Decide whether a hibernation or a wake may start, before anything is touched.
 
-Hibernate proceeds only from AVAILABLE (absent means already hibernated); wake only from absent, or from
-AVAILABLE while state.json still says HIBERNATED (a restore is owed). Either refuses while another
+Hibernate proceeds only from AVAILABLE; absent means already hibernated if this stack ever hibernated it,
+and a wrong name otherwise (a nightly "success" on nothing would hide the typo). Wake proceeds only from
+absent, or from AVAILABLE while state.json still says HIBERNATED (a restore is owed). Either refuses while another
 hibernate or wake execution of this stack is running (DESIGN.md invariant 5).
 """
 
@@ -15,7 +16,13 @@ from botocore.exceptions import ClientError
 from mwaa_hibernate import layout, snapshots
 from mwaa_hibernate.aws import client, error_code, raise_if_transient
 from mwaa_hibernate.environment import ABSENT, AVAILABLE, environment_status
-from mwaa_hibernate.exceptions import EnvironmentNotAvailable, OverlappingExecution, RestoreOwed, SnapshotNotFound
+from mwaa_hibernate.exceptions import (
+    EnvironmentNotAvailable,
+    EnvironmentNotFound,
+    OverlappingExecution,
+    RestoreOwed,
+    SnapshotNotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +82,13 @@ def check_hibernate(
     status = environment_status(environment, mwaa=mwaa)
     if status == ABSENT:
         latest = snapshots.read_latest(environment=environment, bucket=bucket, s3=s3)
+        if latest is None and snapshots.read_state(environment=environment, bucket=bucket, s3=s3) is None:
+            raise EnvironmentNotFound(
+                f"Environment {environment} does not exist, and this stack has never hibernated it (no "
+                f"{layout.state_key(environment)} or {layout.latest_key(environment)} in s3://{bucket}). Nothing was "
+                "touched. Check the stack's EnvironmentName parameter (names are case-sensitive) and that the stack "
+                "is deployed in the environment's region."
+            )
         return _answer(ALREADY_HIBERNATED, ABSENT, latest, bucket, environment)
     if status != AVAILABLE:
         raise EnvironmentNotAvailable(

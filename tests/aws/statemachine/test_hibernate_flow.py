@@ -213,13 +213,28 @@ def test_delete_failure_keeps_the_environment_running_with_its_dags(world: World
 
 
 def test_hibernating_an_already_hibernated_environment_succeeds_touching_nothing(world: World) -> None:
-    del world.mwaa.environments[ENVIRONMENT]
+    world.run("hibernate")
+    keys = world.keys()
+    calls = len(world.mwaa.mutating_calls())
 
     outcome = world.run("hibernate")
 
     assert outcome.status == "SUCCEEDED" and outcome.visited("Already hibernated")
+    assert len(world.mwaa.mutating_calls()) == calls
+    assert world.keys() == keys and world.alerts() == []
+
+
+def test_hibernating_an_environment_that_never_existed_alerts_instead_of_succeeding(world: World) -> None:
+    """A typo in EnvironmentName must not turn into a nightly 'success' that hibernates nothing."""
+    del world.mwaa.environments[ENVIRONMENT]
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and not outcome.visited("Already hibernated")
     assert world.mwaa.mutating_calls() == []
-    assert world.keys() == [] and world.alerts() == []
+    assert world.keys() == []
+    alert = only_alert(world)
+    assert "EnvironmentNotFound" in alert["message"] and "EnvironmentName parameter" in alert["message"]
 
 
 def test_saved_configuration_is_what_get_environment_returned(world: World) -> None:

@@ -9,6 +9,7 @@ import pytest
 from mwaa_hibernate import preflight, snapshots
 from mwaa_hibernate.exceptions import (
     EnvironmentNotAvailable,
+    EnvironmentNotFound,
     OverlappingExecution,
     RestoreOwed,
     SnapshotNotFound,
@@ -71,6 +72,13 @@ def test_an_absent_environment_is_already_hibernated(aws, state_machines) -> Non
         "ABSENT",
         "20261123T190000Z",
     )
+
+
+def test_an_absent_environment_this_stack_never_hibernated_is_a_wrong_name(aws, state_machines) -> None:
+    with pytest.raises(EnvironmentNotFound, match="Check the stack's EnvironmentName parameter"):
+        hibernate(aws)
+
+    assert boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 0
 
 
 @pytest.mark.parametrize("status", ["CREATING", "UPDATING", "UPDATE_FAILED", "MAINTENANCE", "DELETING"])
