@@ -7,9 +7,10 @@ a fresh metadata database, `airflow db migrate`, a real scheduler and a web serv
 injected through `/_standin/faults` (see `faults`).
 
 Not emulated: networking, IAM (any credentials are accepted), the CloudWatch logs and metrics,
-plugins.zip / requirements.txt / startup scripts (DAGs are copied from local folders instead),
-workers and web servers counts and the environment class (one scheduler, one web server,
-LocalExecutor), Celery, tagging calls, AirflowVersion upgrades, the 10 TPS InvokeRestApi rate limit.
+plugins.zip / requirements.txt / startup scripts, workers and web servers counts and the environment
+class (one scheduler, one web server, LocalExecutor), Celery, tagging calls, AirflowVersion upgrades,
+the 10 TPS InvokeRestApi rate limit. DAGs come from local folders (a sandbox convenience) and, as on
+MWAA, from the environment's DagS3Path in S3 while it runs, when its Airflow has an S3 endpoint (`dag_sync`).
 
 In process: `with MwaaStandIn(airflow_bin=..., state_dir=...) as standin: mwaa_client(standin.endpoint_url)`.
 As a process: `python -m mwaa_hibernate_sandbox.mwaa_standin --port P --airflow-bin DIR --state-dir DIR`.

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..airflow_instance import AirflowInstance, PortInUse, wait_until
 from ..postgres import free_port
+from .dag_sync import DEFAULT_INTERVAL_SECONDS, S3DagSync
 from .databases import Databases
 from .errors import AirflowSideError
 
@@ -76,6 +77,8 @@ class StandInSettings:
     region: str = "us-east-1"
     account: str = "123456789012"
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS
+    # How often each environment copies its DAG folder from S3 (when airflow_env names an S3 endpoint).
+    dag_sync_interval: float = DEFAULT_INTERVAL_SECONDS
 
 
 def utc_now() -> dt.datetime:
@@ -107,6 +110,7 @@ class Environment:
         self.queue_id = uuid.uuid4().hex[:12]
         self._closing = threading.Event()
         self._worker: threading.Thread | None = None
+        self._dag_sync: S3DagSync | None = None
 
     # ----- what GetEnvironment shows -----
 
@@ -167,6 +171,7 @@ class Environment:
                 extra_env=self.airflow_env(),
             )
             self._sync_dags()
+            self._start_dag_sync()
             self._check_open()
             self.instance.migrate()
             self._check_open()
@@ -200,6 +205,8 @@ class Environment:
         self._closing.set()
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout=self.settings.startup_timeout)
+        if self._dag_sync is not None:
+            self._dag_sync.stop()
         if self.instance is not None:
             self.instance.stop()
         if self.database_url is not None:
@@ -232,13 +239,25 @@ class Environment:
                 self.config[key] = copy.deepcopy(value)
 
     def _sync_dags(self) -> None:
-        """Copy the DAG folder and the extra DAGs in, as MWAA syncs DagS3Path from S3."""
+        """Copy the local DAG folders in (a sandbox convenience), then what MWAA would sync from DagS3Path."""
         target = self.home / "dags"
         target.mkdir(parents=True, exist_ok=True)
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for source in (self.settings.dags_folder, *self.settings.extra_dags):
             if source.is_dir():
                 shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+        if self._dag_sync is not None:  # an update: the local copy may have overwritten synced files
+            self._dag_sync.forget()
+            self._dag_sync.sync_once()
+
+    def _start_dag_sync(self) -> None:
+        """Keep the DAG folder in step with S3 while the environment lives, as MWAA does."""
+        self._dag_sync = S3DagSync.for_environment(
+            self.config, self.settings.airflow_env, self.home / "dags", self.settings.dag_sync_interval
+        )
+        if self._dag_sync is not None:
+            self._dag_sync.sync_once()
+            self._dag_sync.start()
 
     def _start_airflow(self) -> None:
         instance = self._airflow()

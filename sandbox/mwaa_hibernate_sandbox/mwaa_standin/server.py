@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .dag_sync import DEFAULT_INTERVAL_SECONDS
 from .databases import open_databases
 from .environment import REPOSITORY_DAGS, StandInSettings
 from .errors import ApiError, FaultSpecError, InternalServerError, ResourceNotFound, ValidationFailed
@@ -138,6 +139,7 @@ class MwaaStandIn:
         region: str = "us-east-1",
         account: str = "123456789012",
         database: str = "auto",
+        dag_sync_interval: float = DEFAULT_INTERVAL_SECONDS,
     ) -> None:
         self.airflow_bin = Path(airflow_bin)
         self.state_dir = Path(state_dir)
@@ -148,6 +150,7 @@ class MwaaStandIn:
             airflow_env=dict(airflow_env or {}),
             region=region,
             account=account,
+            dag_sync_interval=dag_sync_interval,
         )
         self.database = database
         self.service: MwaaService | None = None
