@@ -23,6 +23,8 @@ Flow = Literal["hibernate", "wake"]
 FLOWS: tuple[Flow, ...] = ("hibernate", "wake")
 
 ENVIRONMENT_PARAMETER = "EnvironmentName"
+# How many snapshots the hibernation keeps; `snapshots prune` applies the same count by default.
+SNAPSHOTS_TO_KEEP_PARAMETER = "SnapshotsToKeep"
 # Stack outputs, by the Deployment field they fill. The first two mark a stack as one of this app's.
 OUTPUTS = {
     "hibernate_state_machine_arn": "HibernateStateMachineArn",
@@ -85,6 +87,7 @@ class Deployment:
     alert_topic_arn: str
     kms_key_arn: str
     schedule_group: str = SCHEDULE_GROUP
+    snapshots_to_keep: int | None = None
 
     def state_machine_arn(self, flow: Flow) -> str:
         return self.hibernate_state_machine_arn if flow == "hibernate" else self.wake_state_machine_arn
@@ -186,7 +189,15 @@ def _from_stack(stack: dict[str, Any], region: str) -> Deployment:
     if not environment:
         raise CliError(f"Stack {name} has no {ENVIRONMENT_PARAMETER} parameter: check --stack.", EXIT_NOT_FOUND)
     values = {field: outputs[key] for field, key in OUTPUTS.items()}
-    return Deployment(stack_name=name, stack_id=stack["StackId"], region=region, environment=environment, **values)
+    keep = _parameters(stack).get(SNAPSHOTS_TO_KEEP_PARAMETER, "")
+    return Deployment(
+        stack_name=name,
+        stack_id=stack["StackId"],
+        region=region,
+        environment=environment,
+        snapshots_to_keep=int(keep) if keep.isdigit() else None,
+        **values,
+    )
 
 
 def resolve(

@@ -31,8 +31,18 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
+from mwaa_hibernate import exceptions
 from mwaa_hibernate.aws import TRANSIENT_ERROR_CODES, error_code
-from mwaa_hibernate.cli.exits import EXIT_AWS_ACCESS, EXIT_AWS_UNAVAILABLE, EXIT_UNEXPECTED
+from mwaa_hibernate.cli.exits import (
+    EXIT_AWS_ACCESS,
+    EXIT_AWS_UNAVAILABLE,
+    EXIT_DAG_IMPORT_ERROR,
+    EXIT_DAG_PARSE_TIMEOUT,
+    EXIT_ENVIRONMENT_NOT_READY,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_UNEXPECTED,
+)
 
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "Forbidden", "403"}
@@ -49,6 +59,20 @@ _IAM_ACTION_OF = {
     "s3:HeadObject": "s3:GetObject",
     "s3:DeleteObjects": "s3:DeleteObject",
 }
+# The package's own errors already say what to do; these pick their exit code (most specific class first).
+_DOMAIN_EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (exceptions.EnvironmentNotFound, EXIT_NOT_FOUND),
+    (exceptions.SnapshotNotFound, EXIT_NOT_FOUND),
+    (exceptions.DagNotFound, EXIT_NOT_FOUND),
+    (exceptions.SnapshotVerificationFailed, EXIT_INVALID),
+    (exceptions.DagImportFailed, EXIT_DAG_IMPORT_ERROR),
+    (exceptions.DagParseTimeout, EXIT_DAG_PARSE_TIMEOUT),
+    (exceptions.EnvironmentNotAvailable, EXIT_ENVIRONMENT_NOT_READY),
+    (exceptions.UnsupportedAirflowVersion, EXIT_ENVIRONMENT_NOT_READY),
+    (exceptions.EnvironmentNeedsUpdate, EXIT_ENVIRONMENT_NOT_READY),
+    (exceptions.RestApiCallFailed, EXIT_ENVIRONMENT_NOT_READY),
+    (exceptions.TransientAwsError, EXIT_AWS_UNAVAILABLE),
+)
 _NOT_AUTHORIZED = re.compile(r"not authorized to perform:? ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
 _LAST_CALL: ContextVar[str | None] = ContextVar("mwaa_hibernate_cli_last_call", default=None)
 
@@ -75,6 +99,12 @@ def remember_calls(client: Any) -> Any:
 def _denied_action(exc: ClientError) -> str:
     match = _NOT_AUTHORIZED.search(exc.response.get("Error", {}).get("Message", ""))
     return match.group(1) if match else (_LAST_CALL.get() or exc.operation_name)
+
+
+def from_domain(exc: exceptions.MwaaHibernateError) -> CliError:
+    """The package's own error (its message is already a sentence for a person) with its exit code."""
+    code = next((code for kind, code in _DOMAIN_EXIT_CODES if isinstance(exc, kind)), EXIT_UNEXPECTED)
+    return CliError(str(exc), code)
 
 
 def from_aws(exc: Exception, *, profile: str | None = None) -> CliError:

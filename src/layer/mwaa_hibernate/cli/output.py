@@ -18,7 +18,8 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from mwaa_hibernate.cli.errors import CliError, from_aws
+from mwaa_hibernate.cli.errors import CliError, from_aws, from_domain
+from mwaa_hibernate.exceptions import MwaaHibernateError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document (for scripts).")]
 
@@ -53,10 +54,17 @@ def fail(error: CliError, *, as_json: bool) -> None:
 
 @contextmanager
 def reported(*, as_json: bool, profile: str | None = None) -> Iterator[None]:
-    """Turn CliError and AWS errors raised inside into a sentence and the documented exit code."""
+    """Turn CliError, the package's errors and AWS errors raised inside into a sentence and the documented exit
+    code. An AWS error the snapshot engine wrapped (reading a snapshot) is explained as the AWS error it is."""
     try:
         yield
     except CliError as exc:
         fail(exc, as_json=as_json)
+    except MwaaHibernateError as exc:
+        fail(from_domain(exc), as_json=as_json)
     except (ClientError, BotoCoreError) as exc:
         fail(from_aws(exc, profile=profile), as_json=as_json)
+    except Exception as exc:
+        if isinstance(exc.__cause__, ClientError | BotoCoreError):
+            fail(from_aws(exc.__cause__, profile=profile), as_json=as_json)
+        raise
