@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mwaa_hibernate.cli import estimate, snapshot
+from mwaa_hibernate.cli import estimate, install_dags, snapshot, snapshots
 
 app = typer.Typer(
     name="mwaa-hibernate",
@@ -17,6 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(snapshots.app, name="snapshots")
+app.command("install-dags")(install_dags.install_dags)
 app.command("estimate")(estimate.estimate)
 
 
