@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mwaa_hibernate.cli import estimate, install_dags, snapshot, snapshots
+from mwaa_hibernate.cli import estimate, install_dags, run, snapshot, snapshots, status
 
 app = typer.Typer(
     name="mwaa-hibernate",
@@ -20,6 +20,9 @@ app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(snapshots.app, name="snapshots")
 app.command("install-dags")(install_dags.install_dags)
 app.command("estimate")(estimate.estimate)
+app.command("status")(status.status)
+app.command("wake")(run.wake)
+app.command("hibernate")(run.hibernate)
 
 
 def main() -> None:
