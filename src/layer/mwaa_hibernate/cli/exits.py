@@ -11,6 +11,9 @@
 8    AWS unavailable for now: throttled, endpoint unreachable, service error (retrying later is safe)
 9    the execution ended FAILED, TIMED_OUT or ABORTED (wake/hibernate --wait)
 10   refused: a wake or hibernate execution is already running
+11   install-dags: a hibernation DAG failed to import (the import error's text is printed)
+12   install-dags: Airflow did not parse the DAGs in time
+13   the environment is not ready for the command (not AVAILABLE, needs an update, REST API refused)
 130  interrupted (Ctrl-C); a started execution keeps running
 """
 
