@@ -6,6 +6,7 @@ The environment starts with an empty DAG folder, so the hibernation DAGs it ends
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,14 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from mwaa_hibernate import dag_install
+from mwaa_hibernate.cli import app
+from mwaa_hibernate.cli.exits import EXIT_OK
 from mwaa_hibernate.exceptions import DagImportFailed, DagParseTimeout
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, mwaa_client
+from mwaa_hibernate_sandbox.mwaa_standin.client import install_forwarding
 from mwaa_hibernate_sandbox.postgres import free_port
 from standin_support import airflow_bin_dir, create_request, wait_for_status
+from typer.testing import CliRunner
 
 ENVIRONMENT = "install-dags-env"
 DAG_BUCKET = "install-dags-bucket"
@@ -56,7 +61,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]
                 Name=ENVIRONMENT, **create_request(SourceBucketArn=f"arn:aws:s3:::{DAG_BUCKET}", DagS3Path="dags")
             )
             assert wait_for_status(mwaa, ENVIRONMENT, leaving="CREATING")["Status"] == "AVAILABLE"
-            yield SimpleNamespace(s3=s3, mwaa=mwaa)
+            # The command's own clients: S3 through boto3's per-service endpoint variable, MWAA forwarded to the
+            # stand-in (MWAA's `api.` host prefix cannot resolve on a local endpoint).
+            shell = {**credentials, "AWS_ENDPOINT_URL_S3": endpoint}
+            yield SimpleNamespace(s3=s3, mwaa=mwaa, shell=shell, mwaa_url=standin.endpoint_url)
     finally:
         server.stop()
 
@@ -79,14 +87,29 @@ def _install(world: SimpleNamespace, dags: Path | None = None, timeout: float = 
     )
 
 
-def test_installed_dags_are_synced_parsed_and_reported(world) -> None:
+def test_the_command_lists_then_installs_and_the_environment_parses_them(world) -> None:
     before = dag_install.parse_status(environment=ENVIRONMENT, since=dag_install.utc_now(), mwaa=world.mwaa)
     assert before.parsed == {"mwaa_hibernate_export": False, "mwaa_hibernate_import": False}
+    runner = CliRunner()
 
-    status = _install(world)
+    def install(*args: str):
+        undo = install_forwarding(world.mwaa_url)
+        try:
+            command = ["install-dags", "--environment", ENVIRONMENT, "--json", *args]
+            result = runner.invoke(app, command, env=world.shell)
+        finally:
+            undo()
+        assert result.exit_code == EXIT_OK, result.output
+        return json.loads(result.stdout)
 
-    assert status.done and status.errors == {}
+    planned = install("--dry-run")
+    assert world.s3.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0, "--dry-run wrote something"
+    installed = install("--timeout", str(PARSE_TIMEOUT))
+
+    assert installed["parsed"] == {"mwaa_hibernate_export": True, "mwaa_hibernate_import": True}
+    assert installed["uploads"] == planned["uploads"] and planned["dry_run"] and not installed["dry_run"]
     keys = {o["Key"] for o in world.s3.list_objects_v2(Bucket=DAG_BUCKET, Prefix="dags/")["Contents"]}
+    assert {u["key"] for u in planned["uploads"]} <= keys
     assert {"dags/.airflowignore", "dags/mwaa_hibernate_export.py", "dags/mwaa_hibernate_engine/verify.py"} <= keys
 
 
