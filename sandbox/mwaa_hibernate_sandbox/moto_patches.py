@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import importlib
+import io
 import json
 import logging
 import os
@@ -288,6 +289,9 @@ class LambdaRouter:
         self._locations: dict[str, HandlerLocation] = {}
         self._lock = threading.RLock()
         self.invocations: list[tuple[str, dict[str, Any]]] = []
+        # What each invocation wrote to stdout, which Lambda sends to the function's log: (function name, text).
+        # The functions' embedded-metric-format records are read from here.
+        self.logs: list[tuple[str, str]] = []
 
     def register(self, function_name: str, location: HandlerLocation) -> None:
         self._locations[function_name] = location
@@ -296,10 +300,20 @@ class LambdaRouter:
         """Forget every route, recorded call and extra variable (a later stack may point elsewhere)."""
         self._locations.clear()
         self.invocations.clear()
+        self.logs.clear()
         self.environment.clear()
 
     def invocations_of(self, function_name: str) -> list[dict[str, Any]]:
         return [event for name, event in self.invocations if name == function_name]
+
+    def metric_records(self) -> list[tuple[str, dict[str, Any]]]:
+        """(function name, record) for every embedded-metric-format record the functions logged, in order."""
+        records = []
+        for name, text in self.logs:
+            for line in text.splitlines():
+                if line.startswith("{") and '"_aws"' in line:
+                    records.append((name, json.loads(line)))
+        return records
 
     def _handler(self, location: HandlerLocation) -> Callable[[Any, Any], Any]:
         for path in (*location.layer_dirs, location.code_dir):
@@ -330,7 +344,7 @@ class LambdaRouter:
             memory_limit_in_mb=int(function.memory_size),
             timeout_seconds=int(function.timeout),
         )
-        with self._lock, environment_variables(variables):
+        with self._lock, environment_variables(variables), self._function_log(function.function_name):
             self.invocations.append((function.function_name, event))
             try:
                 result = self._handler(location)(event, context)
@@ -344,6 +358,17 @@ class LambdaRouter:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
                 return json.dumps(payload), True, "in-process invocation failed"
+
+    @contextlib.contextmanager
+    def _function_log(self, function_name: str) -> Iterator[None]:
+        """Keep what the handler prints (as Lambda would in its log) and still show it on this process's stdout."""
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured):
+                yield
+        finally:
+            self.logs.append((function_name, captured.getvalue()))
+            sys.stdout.write(captured.getvalue())
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[LambdaRouter]:

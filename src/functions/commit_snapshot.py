@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
@@ -17,11 +17,13 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """event: {environment_name, snapshot_id}. Returns {snapshot_id, previous_snapshot_id}."""
+    """event: {environment_name, snapshot_id}. Returns {snapshot_id, previous_snapshot_id}.
+
+    Publishes the new latest snapshot's size, rows, tables, export time and growth over the previous one."""
     config = settings.Settings.from_environment()
-    committed = snapshots.commit_latest(
-        environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
-    )
+    environment = event["environment_name"]
+    committed = snapshots.commit_latest(environment=environment, snapshot_id=event["snapshot_id"], bucket=config.bucket)
     logger.info("Latest pointer moved", extra=committed)
-    metrics.add_metric(name="SnapshotsCommitted", unit=MetricUnit.Count, value=1)
+    figures = snapshots.committed_figures(environment=environment, bucket=config.bucket, **committed)
+    published.publish(metrics, environment, published.snapshot_values(figures))
     return committed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate import settings
 from mwaa_hibernate.environment.create import create_environment
 
@@ -26,5 +26,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         bucket=config.bucket,
         overrides=settings.optional(settings.ENVIRONMENT_OVERRIDES),
     )
-    metrics.add_metric(name="EnvironmentsCreated", unit=MetricUnit.Count, value=1)
+    published.publish(metrics, event["environment_name"], {published.ENVIRONMENTS_CREATED: 1})
     return created

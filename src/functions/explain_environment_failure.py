@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate.environment import describe_environment, failure_text
 from mwaa_hibernate.exceptions import EnvironmentFailed
 
@@ -21,7 +21,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, target, status}. Always raises EnvironmentFailed (that is its job)."""
     name, status = event["environment_name"], event["status"]
     text = failure_text(describe_environment(name)) or "MWAA gave no error message"
-    metrics.add_metric(name="EnvironmentFailures", unit=MetricUnit.Count, value=1)
+    published.publish(metrics, name, {published.ENVIRONMENT_FAILURES: 1})
     raise EnvironmentFailed(
         f"Environment {name} is {status} instead of {event['target']}. MWAA says: {text.rstrip('.')}. "
         "Fix the cause it names (often the execution role, the network, or requirements.txt), delete the failed "

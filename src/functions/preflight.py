@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from mwaa_hibernate import preflight, settings
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {flow: "hibernate"|"wake", environment_name, execution_arn, started_at}
 
@@ -38,5 +35,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         raise ValueError(f"flow must be hibernate or wake, not {event['flow']!r}")
     logger.info("Preflight decided", extra={"flow": event["flow"], **answer})
-    metrics.add_metric(name=f"Preflight{answer['action'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     return answer

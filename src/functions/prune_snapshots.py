@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
@@ -20,5 +20,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, keep}. Returns {kept, deleted} (snapshot ids)."""
     config = settings.Settings.from_environment()
     pruned = snapshots.prune(environment=event["environment_name"], keep=int(event["keep"]), bucket=config.bucket)
-    metrics.add_metric(name="SnapshotsPruned", unit=MetricUnit.Count, value=len(pruned["deleted"]))
+    published.publish(metrics, event["environment_name"], {published.SNAPSHOTS_PRUNED: len(pruned["deleted"])})
     return pruned

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
@@ -22,5 +22,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     saved = snapshots.save_configuration(
         environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
     )
-    metrics.add_metric(name="ConfigurationsSaved", unit=MetricUnit.Count, value=1)
+    published.publish(metrics, event["environment_name"], {published.CONFIGURATIONS_SAVED: 1})
     return saved

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from mwaa_hibernate import metrics as published
 from mwaa_hibernate import settings, trigger
 
 logger = Logger()
@@ -35,5 +35,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         retention_days=event.get("retention_days"),
         drain_timeout_minutes=event.get("drain_timeout_minutes"),
     )
-    metrics.add_metric(name=f"{event['purpose'].title()}DagTriggered", unit=MetricUnit.Count, value=1)
+    published.publish(metrics, event["environment_name"], {published.DAG_RUNS_TRIGGERED: 1})
     return run

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from mwaa_hibernate import settings, snapshots
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, snapshot_id}. Returns {snapshot_id, files, bytes}; raises if unusable."""
     config = settings.Settings.from_environment()
@@ -23,5 +20,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
     )
     logger.info("Snapshot verified", extra=summary)
-    metrics.add_metric(name="SnapshotBytes", unit=MetricUnit.Bytes, value=summary["bytes"])
     return summary

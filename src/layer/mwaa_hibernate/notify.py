@@ -209,13 +209,19 @@ def _compensation(compensation: Any) -> str | None:
     return compensation.get("note")
 
 
+def event_flow(detail: dict[str, Any]) -> str:
+    """Which state machine an EventBridge execution event is about (the stack names them <stack>-wake and
+    <stack>-hibernate)."""
+    return "wake" if detail.get("stateMachineArn", "").endswith("-wake") else "hibernate"
+
+
 def from_event(event: dict[str, Any], *, environment: str, status_now: str, step: str | None) -> Alert | None:
     """An alert from an EventBridge "Step Functions Execution Status Change" event, or None if already sent."""
     detail = event.get("detail") or {}
     status, error = detail.get("status", "?"), detail.get("error")
     if status == "FAILED" and error in ALERTED_ERRORS:
         return None
-    flow = "wake" if detail.get("stateMachineArn", "").endswith("-wake") else "hibernate"
+    flow = event_flow(detail)
     noun = FLOW_NOUNS[flow]
     error, cause = explain(error, detail.get("cause"))
     what = {

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mwaa_hibernate_engine import SnapshotError, open_store, verify_snapshot
+from mwaa_hibernate_engine import SnapshotError, load_manifest, open_store, verify_snapshot
 from mwaa_hibernate_engine.results import Progress, no_progress
 
 from mwaa_hibernate import layout
@@ -30,8 +30,17 @@ PHASES = ("HIBERNATED", "AWAKE")
 DELETE_BATCH = 1000
 
 
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def _parse_time(text: str) -> datetime:
+    """A timestamp of state.json or of Step Functions ($$.Execution.StartTime), as an aware datetime."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def exists(s3: Any, bucket: str, key: str) -> bool:
@@ -128,12 +137,66 @@ def read_state(*, environment: str, bucket: str, s3: Any = None) -> dict[str, An
     return read_json(client("s3", s3), bucket, layout.state_key(environment))
 
 
-def record_state(*, environment: str, phase: str, snapshot_id: str | None, bucket: str, s3: Any = None) -> dict:
+def record_state(
+    *,
+    environment: str,
+    phase: str,
+    snapshot_id: str | None,
+    bucket: str,
+    started_at: str | None = None,
+    s3: Any = None,
+) -> dict:
+    """Write state.json. A wake (AWAKE after HIBERNATED) also returns ``hours_hibernated``: from the time the
+    hibernation was recorded to ``started_at``, the wake execution's start (when the environment began to exist
+    again), for the dashboard's hours saved."""
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    s3 = client("s3", s3)
+    before = read_state(environment=environment, bucket=bucket, s3=s3)
     state = {"phase": phase, "snapshot_id": snapshot_id, "updated_at": _now()}
-    write_json(client("s3", s3), bucket, layout.state_key(environment), state)
-    return {"phase": phase, "snapshot_id": snapshot_id}
+    write_json(s3, bucket, layout.state_key(environment), state)
+    recorded: dict[str, Any] = {"phase": phase, "snapshot_id": snapshot_id}
+    if phase == "AWAKE" and before and before.get("phase") == "HIBERNATED" and before.get("updated_at"):
+        woke = _parse_time(started_at or state["updated_at"])
+        hours = (woke - _parse_time(before["updated_at"])).total_seconds() / 3600
+        recorded["hours_hibernated"] = round(max(hours, 0.0), 3)
+    return recorded
+
+
+def snapshot_figures(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, float]:
+    """A complete snapshot's tables, rows, bytes and export seconds, from its manifest (raises SnapshotError)."""
+    store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=client("s3", s3))
+    manifest = load_manifest(store)
+    figures = {"tables": len(manifest.files), "rows": manifest.rows, "bytes": manifest.bytes}
+    seconds = manifest.timings.get("seconds")
+    if isinstance(seconds, int | float):
+        figures["seconds"] = seconds
+    return figures
+
+
+def committed_figures(
+    *, environment: str, snapshot_id: str, previous_snapshot_id: str | None, bucket: str, s3: Any = None
+) -> dict[str, float]:
+    """What the dashboard shows of a newly committed snapshot: its figures and ``growth_percent`` in bytes over
+    the previous latest one. Never raises: the pointer has already moved, and a metric must not fail a cycle."""
+    s3 = client("s3", s3)
+    try:
+        figures = snapshot_figures(environment=environment, snapshot_id=snapshot_id, bucket=bucket, s3=s3)
+    except (SnapshotError, ClientError) as exc:
+        logger.warning("No figures for the committed snapshot", extra={"snapshot_id": snapshot_id, "error": str(exc)})
+        return {}
+    if previous_snapshot_id and previous_snapshot_id != snapshot_id:
+        try:
+            previous = snapshot_figures(environment=environment, snapshot_id=previous_snapshot_id, bucket=bucket, s3=s3)
+        except (SnapshotError, ClientError) as exc:
+            logger.warning(
+                "No figures for the previous snapshot: growth not measured",
+                extra={"snapshot_id": previous_snapshot_id, "error": str(exc)},
+            )
+        else:
+            if previous["bytes"] > 0:
+                figures["growth_percent"] = round(100.0 * (figures["bytes"] - previous["bytes"]) / previous["bytes"], 2)
+    return figures
 
 
 def list_snapshot_ids(*, environment: str, bucket: str, s3: Any = None) -> list[str]:

@@ -119,6 +119,7 @@ def make_world(
             events_dir=template.root / "events",
         )
         world.stop_running()
+        moto_router.logs.clear()  # the metrics earlier tests' functions logged
         _empty_bucket(world)
         world.alert_queue_url = _alert_queue(world)
         world.alerts()  # drain what earlier tests left

@@ -173,6 +173,9 @@ def test_key_can_be_used_only_by_the_stack_and_the_execution_role(resolved: Reso
     assert use, "nobody may use the key: the functions could not encrypt or decrypt"
     for statement in use:
         principal = statement["Principal"]
+        if isinstance(principal, dict) and "Service" in principal:
+            _check_service_use(statement)
+            continue
         principals = _as_list(principal.get("AWS") if isinstance(principal, dict) else principal)
         account_wide = any(p == "*" or re.fullmatch(r"arn:aws:iam::\d{12}:root|\d{12}", p) for p in principals)
         if not account_wide:
@@ -186,6 +189,23 @@ def test_key_can_be_used_only_by_the_stack_and_the_execution_role(resolved: Reso
             f"[{resolved.name}] key policy statement {statement.get('Sid')} lets {too_wide} use the key: any role "
             "of the account, not only the stack's functions and the environment's execution role"
         )
+
+
+# AWS services that may use the key, and for what: CloudWatch delivers alarm notifications to the encrypted alert
+# topic (SNS developer guide, "Managing Amazon SNS encryption keys", compatibility with AWS services).
+SERVICE_KEY_USE = {"cloudwatch.amazonaws.com": {"kms:Decrypt", "kms:GenerateDataKey*"}}
+
+
+def _check_service_use(statement: dict[str, Any]) -> None:
+    services = _as_list(statement["Principal"]["Service"])
+    for service in services:
+        assert service in SERVICE_KEY_USE, f"{statement.get('Sid')}: {service} may use the key, and nothing needs it"
+        extra = set(_as_list(statement["Action"])) - SERVICE_KEY_USE[service]
+        assert not extra, f"{statement.get('Sid')}: {service} may also {sorted(extra)}"
+    source = statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount")
+    assert source and re.fullmatch(r"\d{12}", str(source)), (
+        f"{statement.get('Sid')}: a service may use the key on behalf of any account (no aws:SourceAccount)"
+    )
 
 
 def _python_version(runtime: str) -> tuple[int, int]:
