@@ -49,15 +49,31 @@ DEFAULT_DELETE_MINUTES = 20.0
 # Snapshots kept in S3 after pruning (the stack's retention count); each costs S3 storage all month.
 DEFAULT_RETAINED_SNAPSHOTS = 7
 
-# Orchestration usage per execution of the hibernate or wake state machine. The state machines are routing only:
-# about a dozen states each, plus catches and retries; 25 transitions rounds that up.
-TRANSITIONS_PER_EXECUTION = 25
-# Waiting for CREATING or DELETING polls GetEnvironment once a minute; each poll is a Task, a Choice and a Wait.
+
+@dataclass(frozen=True)
+class ExecutionUsage:
+    """What one execution of a state machine uses: state transitions (its waiter child included, the waiter's
+    polls excluded) and Lambda invocations."""
+
+    transitions: int
+    lambda_invocations: int
+
+
+# Measured on the real state machines and handlers, executed in moto: tests/aws/statemachine/
+# test_orchestration_counts.py fails when a state machine changes and these no longer match. A transition is a
+# state entered (Step Functions bills every step, the wait-for-environment child's included); retries add more.
+# A hibernation: preflight, save configuration, export callback, verify, commit, delete, wait for deletion (child),
+# record state, prune, report.
+HIBERNATE_USAGE = ExecutionUsage(transitions=16, lambda_invocations=8)
+# A wake: preflight, create, wait until available (child), import callback, record state, report.
+WAKE_USAGE = ExecutionUsage(transitions=13, lambda_invocations=5)
+# An execution with nothing to do (already hibernated, already awake); the estimator counts refused ones the same.
+NO_OP_USAGE = ExecutionUsage(transitions=4, lambda_invocations=1)
+# Waiting for CREATING or DELETING: each poll of GetEnvironment is a read, a choice, a wait and a countdown.
 POLL_INTERVAL_MINUTES = 1.0
-TRANSITIONS_PER_POLL = 3
-# Lambda: preflight, save config, trigger DAG, verify snapshot, mark latest, prune, report, notify; 256 MB for
-# about two seconds each (boto3 calls and S3 reads, no heavy work: the snapshot itself runs inside Airflow).
-LAMBDA_INVOCATIONS_PER_EXECUTION = 8
+TRANSITIONS_PER_POLL = 4
+# Lambda: 256 MB for about two seconds each (boto3 calls and S3 reads, no heavy work: the snapshot itself runs
+# inside Airflow).
 LAMBDA_GB_SECONDS_PER_INVOCATION = 0.25 * 2.0
 # S3: a snapshot is about 30 table files plus config, paused state, manifest and pointers, some multipart.
 S3_PUTS_PER_SNAPSHOT = 60
@@ -410,12 +426,15 @@ def _hibernated_costs(
 ) -> CostBreakdown:
     executions = walk.wake_executions + walk.hibernate_executions
     effective_hibernates = walk.hibernations
+    # Executions that found nothing to do, or were refused, stop after the preflight.
+    idle = executions - walk.cycles - effective_hibernates
+    runs = ((HIBERNATE_USAGE, effective_hibernates), (WAKE_USAGE, walk.cycles), (NO_OP_USAGE, idle))
     transitions = (
-        executions * TRANSITIONS_PER_EXECUTION
+        sum(usage.transitions * count for usage, count in runs)
         + walk.cycles * polls_create * TRANSITIONS_PER_POLL
         + effective_hibernates * polls_delete * TRANSITIONS_PER_POLL
     )
-    invocations = executions * LAMBDA_INVOCATIONS_PER_EXECUTION
+    invocations = sum(usage.lambda_invocations * count for usage, count in runs)
     base = _environment_costs(hourly, billed_hours, metadata_storage)
     return CostBreakdown(
         environment=base.environment,
