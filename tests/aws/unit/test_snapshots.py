@@ -189,3 +189,53 @@ def test_verify_with_row_counts_reads_every_table_through(aws) -> None:
     )
 
     assert summary["rows"] == 3 and seen == [("variable", 1), ("dag_run", 2)]
+
+
+def test_committed_figures_sum_the_manifest_and_compare_with_the_previous_snapshot(aws) -> None:
+    files = write_snapshot(aws, SNAPSHOT_ID)
+    write_snapshot(aws, "20261123T190000Z")
+
+    figures = snapshots.committed_figures(
+        environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, previous_snapshot_id="20261123T190000Z", bucket=aws.bucket
+    )
+
+    assert figures == {"tables": 2, "rows": 3, "bytes": sum(map(len, files.values())), "growth_percent": 0.0}
+
+
+def test_committed_figures_never_fail_the_cycle(aws) -> None:
+    """The pointer has already moved: a missing manifest costs the metric, never the hibernation."""
+    write_snapshot(aws, SNAPSHOT_ID)
+    without_previous = snapshots.committed_figures(
+        environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, previous_snapshot_id="20261101T190000Z", bucket=aws.bucket
+    )
+    assert set(without_previous) == {"tables", "rows", "bytes"}  # pruned or deleted previous: no growth
+    first = snapshots.committed_figures(
+        environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, previous_snapshot_id=None, bucket=aws.bucket
+    )
+    assert "growth_percent" not in first
+    missing = snapshots.committed_figures(
+        environment=ENVIRONMENT, snapshot_id="20261102T190000Z", previous_snapshot_id=None, bucket=aws.bucket
+    )
+    assert missing == {}
+
+
+def test_a_wake_reports_the_hours_since_the_hibernation_was_recorded(aws) -> None:
+    asleep = snapshots.record_state(
+        environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket
+    )
+    assert "hours_hibernated" not in asleep
+    state = snapshots.read_state(environment=ENVIRONMENT, bucket=aws.bucket)
+    state["updated_at"] = "2026-11-24T19:30:00Z"
+    aws.s3.put_object(Bucket=aws.bucket, Key=layout.state_key(ENVIRONMENT), Body=json.dumps(state))
+
+    awake = snapshots.record_state(
+        environment=ENVIRONMENT,
+        phase="AWAKE",
+        snapshot_id=SNAPSHOT_ID,
+        bucket=aws.bucket,
+        started_at="2026-11-25T06:15:00.500Z",
+    )
+
+    assert awake["hours_hibernated"] == pytest.approx(10.75, abs=0.001)
+    again = snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert "hours_hibernated" not in again, "an environment already awake did not sleep"
