@@ -8,6 +8,7 @@ no longer match. A transition is a state entered (Step Functions bills each step
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mwaa_hibernate import estimate
@@ -78,7 +79,9 @@ def test_a_wake_uses_what_the_estimator_counts(world: World) -> None:
 def test_an_execution_with_nothing_to_do_uses_what_the_estimator_counts(world: World) -> None:
     awake, usage_awake, _ = measure(world, "wake")
     assert awake.visited("Already awake")
-    del world.mwaa.environments[ENVIRONMENT]
+    del world.mwaa.environments[ENVIRONMENT]  # as after an earlier hibernation, whose pointer is in S3
+    pointer = json.dumps({"snapshot_id": "20261101T190000Z"})
+    world.client("s3").put_object(Bucket=world.stack.bucket, Key=f"{ENVIRONMENT}/latest.json", Body=pointer)
     asleep, usage_asleep, _ = measure(world, "hibernate")
     assert asleep.visited("Already hibernated")
 
