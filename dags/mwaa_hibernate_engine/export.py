@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from mwaa_hibernate_engine.results import Progress
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
 from mwaa_hibernate_engine.secrets import seal_row
 from mwaa_hibernate_engine.store import SnapshotStore
-from mwaa_hibernate_engine.transport import ExportSession, quote, transport_for
+from mwaa_hibernate_engine.transport import ExportSession, transport_for
 from mwaa_hibernate_engine.verify import check_file
 
 if TYPE_CHECKING:
@@ -113,8 +112,7 @@ def _export_table(
         if table.policy.secrets:
             rows = _write_sealed(session, sink, table, where, params, fernet, box)
         else:
-            select = f"SELECT {_columns(table.columns)} FROM {quote(table.name)} t{where}"
-            rows = session.copy_out(select, params, sink)
+            rows = session.copy_out(table.name, table.columns, where, params, sink)
     return FileEntry(
         path=path,
         bytes=out.bytes_written,
@@ -136,11 +134,10 @@ def _write_sealed(
     box: SecretBox,
 ) -> int:
     """Small tables with secrets go through Python: decrypt with the source's key, seal, write CSV."""
-    select = f"SELECT {', '.join(f'{quote(c)}::text' for c in table.columns)} FROM {quote(table.name)} t{where}"
     ident = [c for c in (table.surrogate_key, *table.policy.natural_key) if c]
     sink.write(encode_row(table.columns))
     rows = 0
-    for values in session.text_rows(select, params):
+    for values in session.text_rows(table.name, table.columns, where, params):
         row = list(values)
         what = f"{table.name} " + ", ".join(f"{c}={row[table.columns.index(c)]}" for c in ident)
         seal_row(row, table.columns, table.policy, fernet, box, what)
@@ -165,14 +162,10 @@ def _exclusion(table: TableSchema, schema: Schema, exclude: tuple[str, ...]) -> 
     else:
         return "", {}
     where = (
-        f" WHERE NOT EXISTS (SELECT 1 FROM dag_run d WHERE {match} AND d.dag_id = ANY(%(excluded)s)"
+        f" WHERE NOT EXISTS (SELECT 1 FROM dag_run d WHERE {match} AND d.dag_id IN %(excluded)s"
         f" AND COALESCE(d.state, '') NOT IN %(finished)s)"
     )
-    return where, {"excluded": list(exclude), "finished": FINISHED_RUN_STATES}
-
-
-def _columns(columns: Sequence[str]) -> str:
-    return ", ".join(quote(c) for c in columns)
+    return where, {"excluded": tuple(exclude), "finished": FINISHED_RUN_STATES}
 
 
 def _paused_state_entry(store: SnapshotStore) -> FileEntry | None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from mwaa_hibernate_engine.schema import TableFacts
+    from mwaa_hibernate_engine.sqlite_transport import SqliteTransport
 
 # Session settings that fix the text form of every value, so a file written under one server
 # configuration reads back identically under another (time zone, date style, float digits, bytea).
@@ -42,26 +43,57 @@ class ExportSession(Protocol):
 
     def alembic_revision(self) -> str | None: ...
 
-    def copy_out(self, select_sql: str, params: dict[str, Any], sink: Any) -> int:
-        """Write the query's rows as CSV with a header into `sink`; return the row count."""
+    def copy_out(self, table: str, columns: Sequence[str], where: str, params: dict[str, Any], sink: Any) -> int:
+        """Write `columns` of the rows of `table` (alias `t`) matching `where` into `sink` as CSV with a header.
+
+        Every value in PostgreSQL's text form under CANONICAL_SETTINGS; returns the row count.
+        """
         ...
 
-    def text_rows(self, select_sql: str, params: dict[str, Any]) -> Iterator[tuple[str | None, ...]]:
-        """The query's rows, every column as PostgreSQL text or None, streamed."""
+    def text_rows(
+        self, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
+    ) -> Iterator[tuple[str | None, ...]]:
+        """The same rows, every column as PostgreSQL text or None, streamed."""
         ...
 
 
 class RestoreSession(Protocol):
-    """One read-write transaction; commits only when the block exits cleanly."""
+    """One read-write transaction that no other restore interleaves with; commits only when the block exits cleanly.
+
+    SQL passed to `execute`/`query` uses psycopg2 placeholders (`%s`, `%(name)s`; a list or tuple value
+    becomes a parenthesised list for `IN`) and SQL both dialects understand. What differs between the
+    dialects is a method here.
+    """
 
     dialect: str
+    row_id: str  # a column naming each row of a staging table (PostgreSQL ctid, SQLite rowid)
 
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> int: ...
 
     def query(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple[Any, ...]]: ...
 
+    def lock(self) -> None:
+        """Wait until no other restore runs against this database; held until the transaction ends."""
+        ...
+
+    def create_stage(self, stage: str, table: str, columns: Sequence[str]) -> None:
+        """An empty temporary table with `columns` of `table`, dropped when the transaction ends."""
+        ...
+
+    def create_map(self, name: str) -> None:
+        """An empty temporary table (old integer primary key, new integer), dropped when the transaction ends."""
+        ...
+
     def copy_in(self, table: str, columns: Sequence[str], source: BinaryIO) -> int:
         """Load CSV with a header from `source` into `table`; return the row count."""
+        ...
+
+    def reset_sequence(self, table: str, column: str) -> None:
+        """Make the next generated value of `table.column` larger than every value it holds."""
+        ...
+
+    def unique_violation(self, exc: BaseException) -> str | None:
+        """The database's description of the collision if `exc` is a unique-key violation, else None."""
         ...
 
 
@@ -94,6 +126,23 @@ WHERE k.contype IN ('p', 'f')
 ORDER BY t.relname, k.conname
 """
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
+# pg_advisory_xact_lock key shared by every restore ("mwhr" in ASCII): a second restore waits, then
+# finds the marker of the first and does nothing.
+LOCK_KEY = 0x6D776872
+
+
+@contextlib.contextmanager
+def raw_connection(engine: Engine) -> Iterator[Any]:
+    """The DBAPI connection under one of the engine's pooled connections, in a clean transaction state."""
+    fairy = engine.raw_connection()
+    conn = getattr(fairy, "dbapi_connection", None) or fairy.connection  # SQLAlchemy 2.x / 1.4
+    try:
+        conn.rollback()  # start from a clean transaction whatever the pool left
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        fairy.close()
 
 
 class PostgresTransport:
@@ -104,18 +153,6 @@ class PostgresTransport:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Any]:
-        fairy = self.engine.raw_connection()
-        conn = getattr(fairy, "dbapi_connection", None) or fairy.connection  # SQLAlchemy 2.x / 1.4
-        try:
-            conn.rollback()  # start from a clean transaction whatever the pool left
-            yield conn
-        finally:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            fairy.close()
-
     @staticmethod
     def _settle(cur: Any) -> None:
         for name, value in CANONICAL_SETTINGS.items():
@@ -125,7 +162,7 @@ class PostgresTransport:
         """Tables, columns, keys and foreign keys of the connection's current schema."""
         from mwaa_hibernate_engine.schema import TableFacts
 
-        with self._connection() as conn, conn.cursor() as cur:
+        with raw_connection(self.engine) as conn, conn.cursor() as cur:
             cur.execute(_COLUMNS_SQL)
             columns = cur.fetchall()
             cur.execute(_CONSTRAINTS_SQL)
@@ -159,7 +196,7 @@ class PostgresTransport:
 
     @contextlib.contextmanager
     def export_session(self) -> Iterator[_PgExport]:
-        with self._connection() as conn:
+        with raw_connection(self.engine) as conn:
             cur = conn.cursor()
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self._settle(cur)
@@ -167,7 +204,7 @@ class PostgresTransport:
 
     @contextlib.contextmanager
     def restore_session(self) -> Iterator[_PgRestore]:
-        with self._connection() as conn:
+        with raw_connection(self.engine) as conn:
             cur = conn.cursor()
             self._settle(cur)
             yield _PgRestore(conn)
@@ -187,13 +224,17 @@ class _PgExport:
             row = cur.fetchone()
         return row[0] if row else None
 
-    def copy_out(self, select_sql: str, params: dict[str, Any], sink: Any) -> int:
+    def copy_out(self, table: str, columns: Sequence[str], where: str, params: dict[str, Any], sink: Any) -> int:
+        select_sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)} t{where}"
         with self.conn.cursor() as cur:
             query = cur.mogrify(select_sql, params).decode()
             cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)", sink)
             return cur.rowcount
 
-    def text_rows(self, select_sql: str, params: dict[str, Any]) -> Iterator[tuple[str | None, ...]]:
+    def text_rows(
+        self, table: str, columns: Sequence[str], where: str, params: dict[str, Any]
+    ) -> Iterator[tuple[str | None, ...]]:
+        select_sql = f"SELECT {', '.join(f'{quote(c)}::text' for c in columns)} FROM {quote(table)} t{where}"
         self._cursors += 1
         with self.conn.cursor(name=f"mwaa_hibernate_{self._cursors}") as cur:
             cur.itersize = FETCH_ROWS
@@ -203,6 +244,7 @@ class _PgExport:
 
 class _PgRestore:
     dialect = "postgresql"
+    row_id = "ctid"
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -223,13 +265,43 @@ class _PgRestore:
             cur.copy_expert(f"COPY {quote(table)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER)", source, COPY_IN_CHUNK)
             return cur.rowcount
 
+    def lock(self) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
 
-def transport_for(engine: Engine) -> PostgresTransport:
+    def create_stage(self, stage: str, table: str, columns: Sequence[str]) -> None:
+        cols = ", ".join(quote(c) for c in columns)
+        self.execute(
+            f"CREATE TEMP TABLE {quote(stage)} ON COMMIT DROP AS SELECT {cols} FROM {quote(table)} WITH NO DATA"
+        )
+
+    def create_map(self, name: str) -> None:
+        self.execute(f"CREATE TEMP TABLE {quote(name)} (old bigint PRIMARY KEY, new bigint) ON COMMIT DROP")
+
+    def reset_sequence(self, table: str, column: str) -> None:
+        self.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({quote(column)}) AS m "
+            f"FROM {quote(table)}) x WHERE m IS NOT NULL",
+            (quote(table), column),
+        )
+
+    def unique_violation(self, exc: BaseException) -> str | None:
+        import psycopg2.errors
+
+        if isinstance(exc, psycopg2.errors.UniqueViolation):
+            return getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
+        return None
+
+
+def transport_for(engine: Engine) -> PostgresTransport | SqliteTransport:
     """The transport for the engine's database; UnsupportedDatabase otherwise."""
-    name = engine.dialect.name
-    if name == "postgresql" and engine.dialect.driver == "psycopg2":
+    name, driver = engine.dialect.name, engine.dialect.driver
+    if name == "postgresql" and driver == "psycopg2":
         return PostgresTransport(engine)
+    if name == "sqlite" and driver == "pysqlite":
+        from mwaa_hibernate_engine.sqlite_transport import SqliteTransport
+
+        return SqliteTransport(engine)
     raise UnsupportedDatabase(
-        f"the snapshot engine supports PostgreSQL through psycopg2 (MWAA's metadata database), not "
-        f"{name}+{engine.dialect.driver}: use a postgresql+psycopg2:// URL"
+        f"the snapshot engine supports PostgreSQL through psycopg2 (MWAA's metadata database) and SQLite (local "
+        f"development), not {name}+{driver}: use a postgresql+psycopg2:// or sqlite:/// URL"
     )
