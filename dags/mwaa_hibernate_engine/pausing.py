@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Rows per UPDATE ... IN (...): well under SQLite's bound-parameter limit, few round trips on PostgreSQL.
-_BATCH = 500
+UPDATE_BATCH = 500
 
 _DAG = sa.table("dag", sa.column("dag_id", sa.String), sa.column("is_paused", sa.Boolean))
 
@@ -113,5 +113,5 @@ def apply_paused_states(
 
 
 def _batches(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
+    for start in range(0, len(items), UPDATE_BATCH):
+        yield items[start : start + UPDATE_BATCH]

@@ -15,8 +15,11 @@ SQLite, chosen by the column's reflected type:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,29 +27,49 @@ import sqlalchemy as sa
 Render = Callable[[Any], str | None]
 Parse = Callable[[str | None], Any]
 
-# PostgreSQL writes fixed notation for decimal exponents in [-4, 15), scientific outside (d2s.c);
-# Python's repr switches at 16, so 15 is the one exponent that needs rewriting.
-_PG_FIXED_MAX_EXPONENT = 15
+# PostgreSQL writes fixed notation for decimal exponents in [-4, 15), scientific outside (d2s.c).
+_PG_FIXED_EXPONENTS = range(-4, 15)
 _SPECIAL_FLOATS = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
 _TRUE = ("t", "true")
 _FALSE = ("f", "false")
 
 
 def render_float(value: float) -> str:
-    """`value` as PostgreSQL 12+ prints a float8 with extra_float_digits > 0 (shortest exact)."""
+    """`value` as PostgreSQL 12+ prints a float8 with extra_float_digits > 0: the shortest exact digits."""
     text = repr(float(value))
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
-    if "e" in text:
+    sign, digits, exponent = Decimal(_shortest(float(value), text)).as_tuple()
+    shown = "".join(map(str, digits)).rstrip("0") or "0"
+    lead = len(digits) - 1 + int(exponent)  # decimal exponent of the first digit
+    minus = "-" if sign else ""
+    if shown == "0":
+        return f"{minus}0"
+    if lead not in _PG_FIXED_EXPONENTS:
+        rest = f".{shown[1:]}" if len(shown) > 1 else ""
+        return f"{minus}{shown[0]}{rest}e{'-' if lead < 0 else '+'}{abs(lead):02d}"
+    if lead < 0:
+        return f"{minus}0.{'0' * (-lead - 1)}{shown}"
+    whole, fraction = shown[: lead + 1].ljust(lead + 1, "0"), shown[lead + 1 :]
+    return f"{minus}{whole}.{fraction}" if fraction else f"{minus}{whole}"
+
+
+def _shortest(value: float, text: str) -> str:
+    """Python's shortest round-trip digits, unless they sit exactly halfway to a neighbour float.
+
+    Python accepts such a tie (it rounds back to `value`); PostgreSQL's Ryu does not and prints one
+    digit more, e.g. 5.4753841098032736e+16 where Python prints 5.475384109803274e+16.
+    """
+    if not math.isfinite(value) or value == 0:
         return text
-    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
-    whole, _, fraction = digits.partition(".")
-    fraction = fraction.rstrip("0")
-    if len(whole) - 1 == _PG_FIXED_MAX_EXPONENT and whole[0] != "0":
-        mantissa = (whole + fraction).rstrip("0")
-        rest = f".{mantissa[1:]}" if len(mantissa) > 1 else ""
-        return f"{sign}{mantissa[0]}{rest}e+{_PG_FIXED_MAX_EXPONENT}"
-    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
+    exact = Fraction(value)
+    neighbours = (math.nextafter(value, side) for side in (math.inf, -math.inf))
+    ties = {(exact + Fraction(n)) / 2 for n in neighbours if math.isfinite(n)}
+    candidate, places = text, len(Decimal(text).as_tuple().digits)
+    while Fraction(Decimal(candidate)) in ties and places < 17:
+        places += 1
+        candidate = f"{value:.{places - 1}e}"
+    return candidate
 
 
 def parse_stored_datetime(value: Any) -> datetime:

@@ -3,14 +3,17 @@ surrogate keys shifted past the target's own rows and every reference rewritten,
 
 The order of work inside the transaction:
 
-1. take an advisory lock (two restores never interleave), check the alembic revision and whether this
+1. take the restore lock (two restores never interleave), check the alembic revision and whether this
    snapshot was already restored (a marker row in the audit log: running restore twice is safe);
-2. `COPY FROM STDIN` each file into a temporary staging table, checking sha256 and row count as it
-   streams; re-encrypt secret columns with the target's Fernet key inside the staging table;
+2. load each file into a temporary staging table (`COPY FROM STDIN`; SQLite: parsed in Python), checking
+   sha256 and row count as it streams; re-encrypt secret columns with the target's Fernet key there;
 3. parents before children: merged tables are matched on their natural key (matched rows keep the
    target's id, unmatched ones are inserted), copied tables are inserted with `id + offset`, where
    offset is the target's largest id; references are rewritten with the same offsets and matches;
 4. apply the paused-state record to `dag`, reset sequences, write the marker, commit.
+
+The algorithm is the same on PostgreSQL and SQLite: its SQL is what both understand, and the few
+statements that differ (lock, temporary tables, sequences, row ids) are the session's methods.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mwaa_hibernate_engine.cipher import Cipher, SecretBox
@@ -39,6 +43,7 @@ from mwaa_hibernate_engine.errors import (
 from mwaa_hibernate_engine.fernet import AirflowFernet
 from mwaa_hibernate_engine.manifest import FileEntry, Manifest
 from mwaa_hibernate_engine.paused_state import parse_paused_state
+from mwaa_hibernate_engine.pausing import UPDATE_BATCH
 from mwaa_hibernate_engine.results import Progress, RestoreResult
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
 from mwaa_hibernate_engine.secrets import reseal_row
@@ -54,9 +59,6 @@ logger = logging.getLogger(__name__)
 # The audit-log event that marks a restored snapshot (visible in the UI under Browse > Audit Logs).
 MARKER_EVENT = "mwaa-hibernate restore"
 MARKER_OWNER = "mwaa-hibernate"
-# pg_advisory_xact_lock key shared by every restore ("mwhr" in ASCII): a second restore waits, then
-# finds the marker of the first and does nothing.
-LOCK_KEY = 0x6D776872
 # A copied table with at least this many rows is inserted with its secondary indexes and foreign keys
 # dropped, then rebuilt in one pass each: maintaining 8 indexes and an FK trigger row by row is what
 # limits plain COPY FROM to ~38k rows/s on task_instance (tooling-airflow.md, section 5).
@@ -90,9 +92,10 @@ def run_restore(
     box = cipher.open_box(manifest.encryption, snapshot_id=manifest.snapshot_id)
     fernet = AirflowFernet(target_fernet)
     current = "(before the first table)"
+    transport = transport_for(engine)
     try:
-        with transport_for(engine).restore_session() as session:
-            session.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        with transport.restore_session() as session:
+            session.lock()
             _check_revision(session, manifest)
             if _already_restored(session, manifest.snapshot_id):
                 logger.info("snapshot %s was already restored here: nothing to do", manifest.snapshot_id)
@@ -120,7 +123,7 @@ def run_restore(
     except SnapshotError:
         raise
     except Exception as exc:
-        raise _translate(exc, manifest, current) from exc
+        raise _translate(exc, manifest, current, transport.unique_violation(exc)) from exc
     seconds = _since(started)
     logger.info("restored snapshot %s: %d rows in %.1fs", manifest.snapshot_id, manifest.rows, seconds)
     return RestoreResult(manifest.snapshot_id, len(manifest.files), manifest.rows, seconds, False, unpaused)
@@ -130,14 +133,11 @@ def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
 
 
-def _translate(exc: Exception, manifest: Manifest, current: str) -> RestoreFailed:
-    import psycopg2.errors
-
+def _translate(exc: Exception, manifest: Manifest, current: str, collision: str | None) -> RestoreFailed:
     what = f"restore of snapshot {manifest.snapshot_id} failed while {current}"
-    if isinstance(exc, psycopg2.errors.UniqueViolation):
-        detail = getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
+    if collision is not None:
         return RestoreConflict(
-            f"{what}: a snapshot row collides with a row the target already has ({detail}). Nothing was imported. "
+            f"{what}: a snapshot row collides with a row the target already has ({collision}). Nothing was imported. "
             "The target created it before the restore: remove it (or restore into a fresh environment) and retry"
         )
     return RestoreFailed(f"{what}: {exc}. The transaction was rolled back: nothing was imported")
@@ -230,9 +230,7 @@ def _stage(
     box: SecretBox,
     fernet: AirflowFernet,
 ) -> None:
-    stage = _stage_name(table.name)
-    cols = ", ".join(quote(c) for c in entry.columns)
-    session.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {quote(table.name)} WITH NO DATA")
+    session.create_stage(STAGE_PREFIX + table.name, table.name, entry.columns)
     with store.reader(entry.path) as raw:
         hashed = _HashingReader(raw)
         failure: Exception | None = None
@@ -263,14 +261,14 @@ def _reseal_stage(
     """Secret columns arrive sealed with the snapshot's data key; store them as Airflow would here."""
     stage = _stage_name(table.name)
     changed = [c for pair in table.policy.secrets for c in pair if c]
-    select = ", ".join(f"{quote(c)}::text" for c in columns)
+    select = ", ".join(quote(c) for c in columns)
     assignments = ", ".join(f"{quote(c)} = %s" for c in changed)
-    for ctid, *values in session.query(f"SELECT ctid::text, {select} FROM {stage}"):
+    for row_id, *values in session.query(f"SELECT {session.row_id}, {select} FROM {stage}"):
         row = list(values)
         reseal_row(row, columns, table.policy, fernet, box)
         session.execute(
-            f"UPDATE {stage} SET {assignments} WHERE ctid = %s::tid",
-            [*(row[columns.index(c)] for c in changed), ctid],
+            f"UPDATE {stage} SET {assignments} WHERE {session.row_id} = %s",
+            [*(row[columns.index(c)] for c in changed), row_id],
         )
 
 
@@ -317,7 +315,7 @@ def _copy(
     insert = (
         f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {_stage_name(table.name)} s {' '.join(joins)}"
     )
-    if not bulk or not _owns(session, table.name):
+    if not bulk or session.dialect != "postgresql" or not _owns(session, table.name):  # a PostgreSQL speed-up
         session.execute(insert)
         return
     with _without_secondary_indexes(session, table.name):
@@ -384,16 +382,17 @@ def _merge(
     stage, target, key = _stage_name(table.name), quote(table.name), table.surrogate_key
     if key:
         map_table = quote(MAP_PREFIX + table.name)
-        session.execute(f"CREATE TEMP TABLE {map_table} (old bigint PRIMARY KEY, new bigint) ON COMMIT DROP")
+        session.create_map(MAP_PREFIX + table.name)
         remaps[table.name] = _Remap(_offset(session, table), map_table)
     # References first (including self-references), so natural keys made of references compare rewritten values.
     exprs, joins = _reference_exprs(table, schema, remaps)
     if exprs:
         sets = ", ".join(f"{quote(c)} = x.{quote(c)}" for c in exprs)
         rewritten = ", ".join(f"{e} AS {quote(c)}" for c, e in exprs.items())
+        row_id = session.row_id
         session.execute(
-            f"UPDATE {stage} u SET {sets} FROM (SELECT s.ctid AS row_id, {rewritten} FROM {stage} s "
-            f"{' '.join(joins)}) x WHERE u.ctid = x.row_id"
+            f"UPDATE {stage} AS u SET {sets} FROM (SELECT s.{row_id} AS row_id, {rewritten} FROM {stage} s "
+            f"{' '.join(joins)}) x WHERE u.{row_id} = x.row_id"
         )
     if key:
         session.execute(
@@ -403,10 +402,10 @@ def _merge(
     skip = ""
     params: dict[str, Any] = {}
     if table.name == "dag" and excluded:  # the hibernation DAGs' own rows belong to the running environment
-        skip, params = " AND t.dag_id <> ALL(%(excluded)s)", {"excluded": list(excluded)}
+        skip, params = " AND t.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}
     if table.policy.update:
         sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in table.policy.update)
-        session.execute(f"UPDATE {target} t SET {sets} FROM {stage} s WHERE {_match(table)}{skip}", params)
+        session.execute(f"UPDATE {target} AS t SET {sets} FROM {stage} s WHERE {_match(table)}{skip}", params)
     cols = ", ".join(quote(c) for c in table.columns)
     offset = remaps[table.name].offset if key else 0
     select = ", ".join(f"s.{quote(c)} + {offset}" if c == key and offset else f"s.{quote(c)}" for c in table.columns)
@@ -423,17 +422,18 @@ def _apply_paused_state(
     session: RestoreSession, paused: dict[str, bool] | None, excluded: Sequence[str]
 ) -> tuple[str, ...]:
     """Each DAG's is_paused as it was before the export paused it; returns the DAGs left unpaused."""
-    params = {"excluded": list(excluded)}
     if paused:
-        ids = [d for d in paused if d not in excluded]
-        session.execute(
-            "UPDATE dag d SET is_paused = v.paused FROM (SELECT unnest(%(ids)s::text[]) AS dag_id, "
-            "unnest(%(paused)s::boolean[]) AS paused) v WHERE d.dag_id = v.dag_id",
-            {"ids": ids, "paused": [paused[d] for d in ids]},
-        )
+        for state in (True, False):
+            ids = [d for d, p in paused.items() if p is state and d not in excluded]
+            for start in range(0, len(ids), UPDATE_BATCH):
+                session.execute(
+                    "UPDATE dag SET is_paused = %(paused)s WHERE dag_id IN %(ids)s",
+                    {"paused": state, "ids": tuple(ids[start : start + UPDATE_BATCH])},
+                )
+    skip, params = (" AND d.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}) if excluded else ("", {})
     rows = session.query(
         f"SELECT d.dag_id FROM dag d JOIN {_stage_name('dag')} s ON s.dag_id = d.dag_id "
-        "WHERE NOT d.is_paused AND d.dag_id <> ALL(%(excluded)s) ORDER BY d.dag_id",
+        f"WHERE NOT d.is_paused{skip} ORDER BY d.dag_id",
         params,
     )
     return tuple(r[0] for r in rows)
@@ -444,15 +444,12 @@ def _reset_sequences(session: RestoreSession, tables: Sequence[TableSchema]) -> 
     for table in tables:
         key = table.surrogate_key
         assert key is not None
-        session.execute(
-            f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({quote(key)}) AS m "
-            f"FROM {quote(table.name)}) x WHERE m IS NOT NULL",
-            (quote(table.name), key),
-        )
+        session.reset_sequence(table.name, key)
 
 
 def _mark(session: RestoreSession, manifest: Manifest) -> None:
     extra = json.dumps({"snapshot_id": manifest.snapshot_id, "rows": manifest.rows, "files": len(manifest.files)})
     session.execute(
-        "INSERT INTO log (dttm, event, owner, extra) VALUES (now(), %s, %s, %s)", (MARKER_EVENT, MARKER_OWNER, extra)
+        "INSERT INTO log (dttm, event, owner, extra) VALUES (%s, %s, %s, %s)",
+        (datetime.now(UTC), MARKER_EVENT, MARKER_OWNER, extra),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from mwaa_hibernate_engine.cipher import SecretBox
 from mwaa_hibernate_engine.classification import TablePolicy
@@ -32,9 +33,12 @@ def seal_row(
 
 
 def reseal_row(
-    row: list[str | None], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox
+    row: list[Any], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox
 ) -> None:
-    """In place: open each sealed secret and store it the way Airflow would with the target's Fernet key."""
+    """In place: open each sealed secret and store it the way Airflow would with the target's Fernet key.
+
+    Flags become Python booleans, which each database driver writes as its own boolean.
+    """
     index = {c: i for i, c in enumerate(columns)}
     for column, flag_column in policy.secrets:
         value = row[index[column]]
@@ -42,4 +46,4 @@ def reseal_row(
             continue
         row[index[column]] = fernet.encrypt(box.open(value))
         if flag_column:
-            row[index[flag_column]] = "true" if fernet.encrypts else "false"
+            row[index[flag_column]] = fernet.encrypts

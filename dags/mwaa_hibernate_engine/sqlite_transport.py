@@ -102,6 +102,13 @@ class SqliteTransport:
         types = self.column_types()[table]
         return [converters(types[c]) for c in columns]
 
+    @staticmethod
+    def unique_violation(exc: BaseException) -> str | None:
+        """SQLite's description of the collision if `exc` is a unique-key violation, else None."""
+        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc):
+            return str(exc)
+        return None
+
     @contextlib.contextmanager
     def export_session(self) -> Iterator[_SqliteExport]:
         with raw_connection(self.engine) as conn:
@@ -246,11 +253,6 @@ class _SqliteRestore:
             f"WHERE name = ? AND seq < (SELECT MAX({quote(column)}) FROM {quote(table)})",
             (table,),
         )
-
-    def unique_violation(self, exc: BaseException) -> str | None:
-        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc):
-            return str(exc)
-        return None
 
     def drop_temporary(self) -> None:
         for name in reversed(self._temporary):

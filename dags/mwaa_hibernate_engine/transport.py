@@ -92,10 +92,6 @@ class RestoreSession(Protocol):
         """Make the next generated value of `table.column` larger than every value it holds."""
         ...
 
-    def unique_violation(self, exc: BaseException) -> str | None:
-        """The database's description of the collision if `exc` is a unique-key violation, else None."""
-        ...
-
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -194,6 +190,15 @@ class PostgresTransport:
             for name, info in tables.items()
         ]
 
+    @staticmethod
+    def unique_violation(exc: BaseException) -> str | None:
+        """PostgreSQL's description of the collision if `exc` is a unique-key violation, else None."""
+        import psycopg2.errors
+
+        if isinstance(exc, psycopg2.errors.UniqueViolation):
+            return getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
+        return None
+
     @contextlib.contextmanager
     def export_session(self) -> Iterator[_PgExport]:
         with raw_connection(self.engine) as conn:
@@ -283,13 +288,6 @@ class _PgRestore:
             f"FROM {quote(table)}) x WHERE m IS NOT NULL",
             (quote(table), column),
         )
-
-    def unique_violation(self, exc: BaseException) -> str | None:
-        import psycopg2.errors
-
-        if isinstance(exc, psycopg2.errors.UniqueViolation):
-            return getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
-        return None
 
 
 def transport_for(engine: Engine) -> PostgresTransport | SqliteTransport:

@@ -3,9 +3,10 @@
 Real PostgreSQL, real Airflow, no mocks. What is here, for the engine and the DAG tests alike:
 
 - `pg_cluster` (session): one throwaway PostgreSQL 15 cluster for the whole run.
-- `make_airflow` (session): a factory, `make_airflow("name", dags={...}, fernet_key=None)`, returning a
-  `mwaa_hibernate_sandbox.airflow_instance.AirflowInstance` whose database was created in the cluster
-  and migrated by `airflow db migrate` of the venv running pytest. `dags` maps file names to DAG
+- `make_airflow` (session): a factory, `make_airflow("name", dags={...}, fernet_key=None, sqlite=False)`,
+  returning a `mwaa_hibernate_sandbox.airflow_instance.AirflowInstance` whose database was created in the
+  cluster (or, with `sqlite=True`, is a SQLite file in its home) and migrated by `airflow db migrate` of
+  the venv running pytest. `dags` maps file names to DAG
   source (written into the instance's own DAG folder); `SEED_DAGS` below are the standard ones. Each
   instance gets its own Fernet key unless one is given. Instances are stopped at the end of the run.
 - `seed_history(instance, hostile=[...])`: fills an instance through real Airflow: parses the DAG
@@ -16,8 +17,9 @@ Real PostgreSQL, real Airflow, no mocks. What is here, for the engine and the DA
   sets paused states. Returns a `Seeded` record of what it wrote (to assert on after a restore).
 - `hostile_strings(n)`: hand-picked nasty values plus `n` drawn by hypothesis (newlines, quotes, commas,
   pipes, tabs, backslashes, non-ASCII, very long, empty next to NULL, nested JSON).
-- `table_rows(url, table)` / `all_table_rows(url)`: every row as PostgreSQL's own row text, for
-  exact comparisons between databases.
+- `table_rows(url, table)` / `all_table_rows(url)`: every row as PostgreSQL's own row text (SQLite: the
+  stored values' repr), for exact comparisons between databases of one dialect. `query(url, sql)` runs
+  on either (psycopg2 placeholders).
 
 Seeding a module's source takes ~20 s: scope the fixtures that use it to the module.
 """
@@ -190,7 +192,9 @@ def make_airflow(
 ) -> Iterator[Callable[..., AirflowInstance]]:
     instances: list[AirflowInstance] = []
 
-    def make(name: str, *, dags: dict[str, str] | None = None, fernet_key: str | None = None) -> AirflowInstance:
+    def make(
+        name: str, *, dags: dict[str, str] | None = None, fernet_key: str | None = None, sqlite: bool = False
+    ) -> AirflowInstance:
         db = f"{name}_{uuid.uuid4().hex[:8]}"
         home = tmp_path_factory.mktemp(db)
         dags_folder = home / "dags"
@@ -199,7 +203,8 @@ def make_airflow(
             (dags_folder / file_name).write_text(source)
         kwargs = {"fernet_key": fernet_key} if fernet_key is not None else {}
         instance = AirflowInstance(
-            home=home, db_url=pg_cluster.create_database(db), dags_folder=dags_folder,
+            home=home, db_url=f"sqlite:///{home}/airflow.db" if sqlite else pg_cluster.create_database(db),
+            dags_folder=dags_folder,
             bin_dir=Path(sys.executable).parent, **kwargs,
         )  # fmt: skip
         instance.migrate()
@@ -336,7 +341,28 @@ def _connect(url: str):
     return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
 
 
+def _sqlite_path(url: str) -> str | None:
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:") else None
+
+
+def _sqlite_query(path: str, sql: str, params: object = None) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            statements = [s for s in sql.split(";") if s.strip() and not s.strip().upper().startswith("SET ")]
+            rows: list[tuple] = []
+            for statement in statements:
+                rows = conn.execute(statement.replace("%s", "?").replace("%%", "%"), params or ()).fetchall()
+            return rows
+    finally:
+        conn.close()
+
+
 def query(url: str, sql: str, params: object = None) -> list[tuple]:
+    if path := _sqlite_path(url):
+        return _sqlite_query(path, sql, params)
     conn = _connect(url)
     try:
         with conn, conn.cursor() as cur:
@@ -347,15 +373,20 @@ def query(url: str, sql: str, params: object = None) -> list[tuple]:
 
 
 def paused_states(url: str) -> dict[str, bool]:
-    return dict(query(url, "SELECT dag_id, is_paused FROM dag"))
+    return {dag_id: bool(paused) for dag_id, paused in query(url, "SELECT dag_id, is_paused FROM dag")}
 
 
 def table_names(url: str) -> list[str]:
+    if _sqlite_path(url):
+        return [r[0] for r in query(url, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")]
     return [r[0] for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 
 
 def table_rows(url: str, table: str, columns: list[str] | None = None) -> collections.Counter[str]:
     """Every row of `table` as PostgreSQL's row text (of `columns` only, if given), counted."""
+    if path := _sqlite_path(url):
+        cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return collections.Counter(repr(r) for r in _sqlite_query(path, f'SELECT {cols} FROM "{table}"'))
     cols = ", ".join(f'"{c}"' for c in columns) if columns else f'"{table}".*'
     sql = f'SELECT ROW({cols})::text FROM "{table}"'
     conn = _connect(url)

@@ -5,14 +5,21 @@ column except surrogate keys, shifted references and secrets; references are che
 for each shifted reference, the pair (child row, referenced row) must be the same in both databases.
 The target's own rows are taken out by multiset difference with what it held before the restore,
 which also proves they were not touched.
+
+Rows are read through SQLAlchemy with the reflected column types and normalised (timestamps as naive
+UTC, bytea as bytes, JSON as its stored text), so the same checks compare PostgreSQL with PostgreSQL,
+SQLite with SQLite, and one with the other.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import functools
 from dataclasses import dataclass
 
-from conftest import query, table_rows
+import sqlalchemy as sa
+from conftest import table_rows
 from mwaa_hibernate_engine.classification import Kind
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
 from sqlalchemy import create_engine
@@ -50,24 +57,53 @@ def projection(table: TableSchema, schema: Schema, *, drop: tuple[str, ...] = ()
     return Projection(table, tuple(c for c in table.columns if c not in skip))
 
 
-def projected_rows(url: str, proj: Projection, *, where: str = "") -> collections.Counter[str]:
-    cols = ", ".join(f'"{c}"' for c in proj.columns)
-    rows = query(url, f"SET TimeZone = 'UTC'; SELECT ROW({cols})::text FROM \"{proj.table.name}\" t {where}")
-    return collections.Counter(r[0] for r in rows)
+@functools.cache
+def _engine(url: str) -> sa.engine.Engine:
+    # JSON compared as the stored text; no pool, so no connection outlives a check.
+    return create_engine(url, json_deserializer=lambda text: text, poolclass=sa.pool.NullPool)
+
+
+def _table(url: str, name: str, alias: str) -> sa.sql.Alias:
+    return sa.Table(name, sa.MetaData(), autoload_with=_engine(url)).alias(alias)
+
+
+def _normal(value: object) -> object:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def _rows(url: str, select: sa.sql.Select) -> list[tuple]:
+    with _engine(url).connect() as conn:
+        return [tuple(_normal(v) for v in row) for row in conn.execute(select)]
+
+
+def _where(select: sa.sql.Select, where: str) -> sa.sql.Select:
+    return select.where(sa.text(where.removeprefix("WHERE"))) if where else select
+
+
+def projected_rows(url: str, proj: Projection, *, where: str = "") -> collections.Counter[tuple]:
+    t = _table(url, proj.table.name, "t")
+    return collections.Counter(_rows(url, _where(sa.select(*(t.c[c] for c in proj.columns)), where)))
 
 
 def reference_pairs(url: str, table: TableSchema, column: str, parent: TableSchema, schema: Schema, where: str = ""):
-    """(child row, referenced row) texts for one shifted reference, by content."""
+    """(child row, referenced row) for one shifted reference, by content."""
     child = projection(table, schema)
     parent_cols = parent.policy.natural_key or projection(parent, schema).columns
-    c_cols = ", ".join(f't."{c}"' for c in child.columns)
-    p_cols = ", ".join(f'p."{c}"' for c in parent_cols)
-    sql = (
-        f"SET TimeZone = 'UTC'; SELECT ROW({c_cols})::text, CASE WHEN p.\"{parent.surrogate_key}\" IS NULL THEN NULL "
-        f'ELSE ROW({p_cols})::text END FROM "{table.name}" t LEFT JOIN "{parent.name}" p '
-        f'ON p."{parent.surrogate_key}" = t."{column}" WHERE t."{column}" IS NOT NULL {where.replace("WHERE", "AND")}'
+    t, p = _table(url, table.name, "t"), _table(url, parent.name, "p")
+    key = p.c[parent.surrogate_key]
+    select = (
+        sa.select(*(t.c[c] for c in child.columns), key, *(p.c[c] for c in parent_cols))
+        .select_from(t.outerjoin(p, key == t.c[column]))
+        .where(t.c[column].isnot(None))
     )
-    return collections.Counter(query(url, sql))
+    n = len(child.columns)
+    return collections.Counter(
+        (row[:n], None if row[n] is None else row[n + 1 :]) for row in _rows(url, _where(select, where))
+    )
 
 
 def without(after: collections.Counter, before: collections.Counter) -> collections.Counter:
@@ -116,26 +152,26 @@ def assert_merged_tables(source_url: str, target_url: str, before: dict, schema:
     for table in schema.tables.values():
         if table.policy.kind is not Kind.MERGED or table.name in MERGE_EXEMPT:
             continue
-        key = ", ".join(f'"{c}"' for c in table.policy.natural_key)
         if shifted_reference_columns(table, schema).keys() & set(table.policy.natural_key):
             # keys made of references (ab_user_role): compare by the referenced rows' natural keys
             continue
         proj = projection(table, schema)
-        src = {r[0]: r[1] for r in query(source_url, _keyed(table, proj, key))}
-        dst = {r[0]: r[1] for r in query(target_url, _keyed(table, proj, key))}
+        src = _keyed(source_url, table, proj.columns)
+        dst = _keyed(target_url, table, proj.columns)
         for nk in src:
             assert nk in dst, f"{table.name} {nk} from the snapshot is missing"
         if not table.policy.update:
             continue
         secret = {c for pair in table.policy.secrets for c in pair if c}
-        cols = ", ".join(f'"{c}"' for c in table.policy.update if c not in secret)
-        sel = f"SET TimeZone = 'UTC'; SELECT ROW({key})::text, ROW({cols})::text FROM \"{table.name}\""
-        src_upd = dict(query(source_url, sel))
-        dst_upd = dict(query(target_url, sel))
-        for nk, values in src_upd.items():
+        updated = tuple(c for c in table.policy.update if c not in secret)
+        dst_upd = _keyed(target_url, table, updated)
+        for nk, values in _keyed(source_url, table, updated).items():
             assert dst_upd[nk] == values, f"{table.name} {nk}: the snapshot's values did not win"
 
 
-def _keyed(table: TableSchema, proj: Projection, key: str) -> str:
-    cols = ", ".join(f'"{c}"' for c in proj.columns)
-    return f"SET TimeZone = 'UTC'; SELECT ROW({key})::text, ROW({cols})::text FROM \"{table.name}\""
+def _keyed(url: str, table: TableSchema, columns: tuple[str, ...]) -> dict[tuple, tuple]:
+    """natural key -> the row's `columns`."""
+    t = _table(url, table.name, "t")
+    n = len(table.policy.natural_key)
+    rows = _rows(url, sa.select(*(t.c[c] for c in table.policy.natural_key), *(t.c[c] for c in columns)))
+    return {row[:n]: row[n:] for row in rows}

@@ -35,9 +35,14 @@ def add_hibernation_runs(url: str) -> None:
     """What the source has while the export DAG runs: its own in-flight run (and an earlier finished one)."""
     from sqlalchemy import text
 
-    with create_engine(url).begin() as conn:
-        for statement in filter(str.strip, _HIBERNATION_ROWS.split(";")):
+    sql = _HIBERNATION_ROWS
+    if url.startswith("sqlite"):  # values as SQLAlchemy stores them there: naive UTC text, blobs
+        sql = sql.replace("+00'", ".000000'").replace("'\\x7b7d', now()", "X'7b7d', '2026-11-24 19:00:00.000000'")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in filter(str.strip, sql.split(";")):
             conn.execute(text(statement))
+    engine.dispose()
 
 
 def pause_all_like_the_export_dag(url: str, store_uri: str) -> dict[str, bool]:
@@ -77,3 +82,23 @@ def restore(url: str, store_uri: str, *, cipher, fernet_key: str | None, progres
         )
     finally:
         eng.dispose()
+
+
+def read_secrets(instance, variable_keys) -> dict:
+    """Variables, connections and trigger kwargs as Airflow itself reads them (decrypting with its key)."""
+    import json
+
+    out = instance.python(
+        "import json\n"
+        "from airflow.models import Connection, Trigger, Variable\n"
+        "from airflow.utils.session import create_session\n"
+        f"keys = {sorted(variable_keys)!r}\n"
+        "conns = {}\n"
+        "for cid in ('seed_pg', 'seed_http', 'seed_nulls'):\n"
+        "    c = Connection.get_connection_from_secrets(cid)\n"
+        "    conns[cid] = {'password': c.password, 'extra': c.extra, 'login': c.login, 'description': c.description}\n"
+        "with create_session() as s:\n"
+        "    kwargs = sorted(json.dumps(t.kwargs, sort_keys=True, default=str) for t in s.query(Trigger))\n"
+        "print(json.dumps({'vars': {k: Variable.get(k) for k in keys}, 'conns': conns, 'kwargs': kwargs}))\n"
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,6 +18,7 @@ from snapshot_fixtures import (
     export,
     new_key_file,
     pause_all_like_the_export_dag,
+    read_secrets,
     restore,
 )
 
@@ -182,26 +183,6 @@ def test_paused_states_are_exactly_as_before_the_export(request, snapshot, targe
     after = paused_states(target.db_url)
     assert {dag_id: after[dag_id] for dag_id in paused_before} == paused_before
     assert set(result.dags_unpaused) == set(SEED_UNPAUSED)
-
-
-def read_secrets(instance, variable_keys) -> dict:
-    """Variables, connections and trigger kwargs as Airflow itself reads them (decrypting with its key)."""
-    import json
-
-    out = instance.python(
-        "import json\n"
-        "from airflow.models import Connection, Trigger, Variable\n"
-        "from airflow.utils.session import create_session\n"
-        f"keys = {sorted(variable_keys)!r}\n"
-        "conns = {}\n"
-        "for cid in ('seed_pg', 'seed_http', 'seed_nulls'):\n"
-        "    c = Connection.get_connection_from_secrets(cid)\n"
-        "    conns[cid] = {'password': c.password, 'extra': c.extra, 'login': c.login, 'description': c.description}\n"
-        "with create_session() as s:\n"
-        "    kwargs = sorted(json.dumps(t.kwargs, sort_keys=True, default=str) for t in s.query(Trigger))\n"
-        "print(json.dumps({'vars': {k: Variable.get(k) for k in keys}, 'conns': conns, 'kwargs': kwargs}))\n"
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("target_fixture", ["fresh_target", "busy_target"])

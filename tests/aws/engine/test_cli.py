@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import BUCKET, write_snapshot
 from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from mwaa_hibernate.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from mwaa_hibernate_engine import open_store
 from typer.testing import CliRunner
 
@@ -63,11 +63,24 @@ def test_export_never_picks_plaintext_silently(tmp_path, options):
     assert not (tmp_path / "s").exists()
 
 
-def test_export_refuses_sqlite_urls_as_usage_error(tmp_path):
+def test_export_of_sqlite_with_an_unclassified_table_fails_loudly(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "a.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE plugin_state (id INTEGER PRIMARY KEY, value TEXT)")
     result = invoke(
-        "export", "--sql-alchemy-conn", f"sqlite:///{tmp_path}/a.db", "--to", str(tmp_path / "s"), "--no-encryption"
-    )
-    assert result.exit_code == EXIT_USAGE and "postgresql+psycopg2" in result.stderr
+        "export", "--sql-alchemy-conn", f"sqlite:///{db}", "--to", str(tmp_path / "s"), "--no-encryption"
+    )  # fmt: skip
+    assert result.exit_code == EXIT_FAILED and "'plugin_state'" in result.stderr and "TABLES" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_export_refuses_other_databases_as_usage_error(tmp_path):
+    result = invoke(
+        "export", "--sql-alchemy-conn", "mysql://nobody@127.0.0.1:1/x", "--to", str(tmp_path / "s"), "--no-encryption"
+    )  # fmt: skip
+    assert result.exit_code == EXIT_USAGE and "--sql-alchemy-conn" in result.stderr
 
 
 def test_export_refuses_to_overwrite_a_snapshot(tmp_path):
