@@ -76,8 +76,6 @@ class SqliteTransport:
         for table, types in self.column_types().items():
             primary_key = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
             integers = frozenset(c for c, t in types.items() if isinstance(t, sa.Integer))
-            # A single INTEGER PRIMARY KEY is SQLite's rowid: filled when omitted, like a serial column.
-            generated = frozenset(primary_key) if len(primary_key) == 1 and primary_key[0] in integers else frozenset()
             with warnings.catch_warnings():
                 # Airflow 2.10+ declares some dataset foreign keys twice under two names; SQLAlchemy keeps one.
                 warnings.filterwarnings("ignore", ".*SQL-parsed foreign key constraint", sa.exc.SAWarning)
@@ -86,6 +84,11 @@ class SqliteTransport:
                 (_name(fk), tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
                 for fk in sorted(declared, key=_name)
             )
+            # A lone INTEGER PRIMARY KEY is SQLite's rowid. It is a generated id (PostgreSQL: serial) under the
+            # rule SQLAlchemy used to create both schemas: not when it is a foreign key (dag_run_note.dag_run_id).
+            referencing = {c for fk in foreign_keys for c in fk[1]}
+            rowid = len(primary_key) == 1 and isinstance(types[primary_key[0]], sa.INTEGER)
+            generated = frozenset(primary_key) if rowid and primary_key[0] not in referencing else frozenset()
             facts.append(
                 TableFacts(
                     name=table,

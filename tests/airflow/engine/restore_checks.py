@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import warnings
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -64,7 +65,9 @@ def _engine(url: str) -> sa.engine.Engine:
 
 
 def _table(url: str, name: str, alias: str) -> sa.sql.Alias:
-    return sa.Table(name, sa.MetaData(), autoload_with=_engine(url)).alias(alias)
+    with warnings.catch_warnings():  # SQLite: expression indexes and Airflow's doubly declared foreign keys
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        return sa.Table(name, sa.MetaData(), autoload_with=_engine(url)).alias(alias)
 
 
 def _normal(value: object) -> object:
@@ -86,7 +89,8 @@ def _where(select: sa.sql.Select, where: str) -> sa.sql.Select:
 
 def projected_rows(url: str, proj: Projection, *, where: str = "") -> collections.Counter[tuple]:
     t = _table(url, proj.table.name, "t")
-    return collections.Counter(_rows(url, _where(sa.select(*(t.c[c] for c in proj.columns)), where)))
+    columns = [t.c[c] for c in proj.columns] or [sa.literal(1)]  # nothing left to compare: count the rows
+    return collections.Counter(_rows(url, _where(sa.select(*columns).select_from(t), where)))
 
 
 def reference_pairs(url: str, table: TableSchema, column: str, parent: TableSchema, schema: Schema, where: str = ""):
