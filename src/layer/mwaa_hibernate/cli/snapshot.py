@@ -36,7 +36,7 @@ ConnOption = Annotated[
     typer.Option(
         "--sql-alchemy-conn",
         envvar="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        help="The metadata database, e.g. postgresql+psycopg2://user:pw@host/airflow.",
+        help="The metadata database: postgresql+psycopg2://user:pw@host/airflow, or sqlite:////path/airflow.db.",
         show_default=False,
     ),
 ]
