@@ -5,13 +5,17 @@ The order of work inside the transaction:
 
 1. take the restore lock (two restores never interleave), check the alembic revision and whether this
    snapshot was already restored (a marker row in the audit log: running restore twice is safe);
-2. load each file into a temporary staging table (`COPY FROM STDIN`; SQLite: parsed in Python), checking
-   sha256 and row count as it streams; re-encrypt secret columns with the target's Fernet key there;
-3. parents before children: merged tables are matched on their natural key (matched rows keep the
-   target's id, unmatched ones are inserted), copied tables are inserted with `id + offset`, where
-   offset is the target's largest id; references are rewritten with the same offsets and matches;
-4. apply the paused-state record to `dag`, reset sequences, write the marker, commit.
+2. table by table, parents before children: load the file into a temporary staging table (`COPY FROM
+   STDIN`; SQLite: parsed in Python), checking sha256 and row count as it streams, and re-encrypt secret
+   columns with the target's Fernet key there; then insert: merged tables are matched on their natural
+   key (matched rows keep the target's id, unmatched ones are inserted), copied tables are inserted with
+   `id + offset`, where offset is the target's largest id; references are rewritten with the same
+   offsets and matches. A copied table with nothing to rewrite (no secrets, no key of its own or of a
+   parent shifted: the target holds none of those rows yet) skips the staging table: its file is loaded
+   straight into the live table, which writes every row once instead of twice;
+3. apply the paused-state record to `dag`, reset sequences, write the marker, commit.
 
+A damaged file fails its table's step; the transaction rolls back whatever earlier tables wrote.
 The algorithm is the same on PostgreSQL and SQLite: its SQL is what both understand, and the few
 statements that differ (lock, temporary tables, sequences, row ids) are the session's methods.
 """
@@ -63,10 +67,24 @@ MARKER_OWNER = "mwaa-hibernate"
 # dropped, then rebuilt in one pass each: maintaining 8 indexes and an FK trigger row by row is what
 # limits plain COPY FROM to ~38k rows/s on task_instance (tooling-airflow.md, section 5).
 BULK_ROWS = 10_000
-# Memory PostgreSQL may use per index build inside our transaction (server side, released at commit).
-INDEX_BUILD_MEMORY = "128MB"
+# Memory PostgreSQL may use per index build, and per sort or hash of the join that checks a re-created
+# foreign key, inside our transaction (server side, one backend, released at commit). The defaults
+# (64MB and 4MB) send a million-row rebuild's sorts and joins to temporary files.
+INDEX_BUILD_MEMORY = "256MB"
+KEY_CHECK_MEMORY = "256MB"
 STAGE_PREFIX = "_mwh_stage_"
 MAP_PREFIX = "_mwh_map_"
+
+
+@dataclass(frozen=True)
+class _Load:
+    """One table's file and what loading it needs: where it is, how its secrets are re-sealed."""
+
+    store: SnapshotStore
+    entry: FileEntry
+    box: SecretBox
+    fernet: AirflowFernet
+    progress: Progress
 
 
 @dataclass(frozen=True)
@@ -100,20 +118,18 @@ def run_restore(
             if _already_restored(session, manifest.snapshot_id):
                 logger.info("snapshot %s was already restored here: nothing to do", manifest.snapshot_id)
                 return RestoreResult(manifest.snapshot_id, len(manifest.files), 0, _since(started), True)
-            for entry in manifest.files:
-                current = f"loading {entry.path}"
-                _stage(session, store, entry, schema.tables[entry.table or ""], box, fernet)
-                progress("load", entry.table or entry.path, entry.rows or 0)
             remaps: dict[str, _Remap] = {}
             for table in schema.tables.values():
                 entry = manifest.file_for(table.name)
                 if entry is None:
                     continue
-                current = f"inserting {table.name}"
+                current = f"restoring {table.name} from {entry.path}"
                 if table.policy.kind is Kind.MERGED:
+                    _stage(session, store, entry, table, box, fernet)
+                    progress("load", table.name, entry.rows or 0)
                     _merge(session, table, schema, remaps, manifest.excluded_dag_ids)
                 else:
-                    _copy(session, table, schema, remaps, bulk=(entry.rows or 0) >= BULK_ROWS)
+                    _copy(session, _Load(store, entry, box, fernet, progress), table, schema, remaps)
                 progress("insert", table.name, entry.rows or 0)
             current = "applying paused states"
             unpaused = _apply_paused_state(session, paused, manifest.excluded_dag_ids)
@@ -231,13 +247,20 @@ def _stage(
     fernet: AirflowFernet,
 ) -> None:
     session.create_stage(STAGE_PREFIX + table.name, table.name, entry.columns)
+    _load(session, store, entry, STAGE_PREFIX + table.name)
+    if table.policy.secrets:
+        _reseal_stage(session, table, entry.columns, box, fernet)
+
+
+def _load(session: RestoreSession, store: SnapshotStore, entry: FileEntry, into: str) -> None:
+    """Load one file into table `into`, refusing it unless its bytes and row count match the manifest."""
     with store.reader(entry.path) as raw:
         hashed = _HashingReader(raw)
         failure: Exception | None = None
         rows = -1
         try:
             with gzip.GzipFile(fileobj=hashed, mode="rb") as gz:
-                rows = session.copy_in(STAGE_PREFIX + table.name, entry.columns, gz)
+                rows = session.copy_in(into, entry.columns, gz)
         except Exception as exc:  # not gzip, truncated, or CSV the server refuses: the checksum decides which
             failure = exc
         hashed.drain()
@@ -251,8 +274,6 @@ def _stage(
         raise failure
     if entry.rows is not None and rows != entry.rows:
         raise ChecksumMismatch(f"{entry.path} held {rows} rows, the manifest says {entry.rows}. Nothing was imported")
-    if table.policy.secrets:
-        _reseal_stage(session, table, entry.columns, box, fernet)
 
 
 def _reseal_stage(
@@ -276,13 +297,15 @@ def _reseal_stage(
 
 
 def _reference_exprs(table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> tuple[dict[str, str], list[str]]:
-    """SQL expressions (over staging alias `s`) for reference columns whose targets were shifted."""
+    """SQL expressions (over staging alias `s`) for reference columns whose values change (none: nothing to rewrite)."""
     exprs: dict[str, str] = {}
     joins: list[str] = []
     for i, ref in enumerate(table.references):
         parent = schema.tables.get(ref.ref_table)
         remap = remaps.get(ref.ref_table)
         if parent is None or remap is None or len(ref.columns) != 1 or ref.ref_columns != (parent.surrogate_key,):
+            continue
+        if not remap.offset and not remap.map_table:  # the parent's keys stay as they are
             continue
         col = quote(ref.columns[0])
         shifted = f"s.{col} + {remap.offset}" if remap.offset else f"s.{col}"
@@ -300,26 +323,26 @@ def _offset(session: RestoreSession, table: TableSchema) -> int:
     return int(session.query(f"SELECT COALESCE(MAX({quote(key)}), 0) FROM {quote(table.name)}")[0][0])
 
 
-def _copy(
-    session: RestoreSession, table: TableSchema, schema: Schema, remaps: dict[str, _Remap], *, bulk: bool
-) -> None:
-    """History: every staged row is inserted, keys shifted, references rewritten."""
+def _copy(session: RestoreSession, load: _Load, table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> None:
+    """History: every row is inserted, keys shifted, references rewritten; straight from the file if none change."""
     key = table.surrogate_key
     if key:
         remaps[table.name] = _Remap(_offset(session, table))
     exprs, joins = _reference_exprs(table, schema, remaps)
     if key and remaps[table.name].offset:
         exprs[key] = f"s.{quote(key)} + {remaps[table.name].offset}"
-    cols = ", ".join(quote(c) for c in table.columns)
-    select = ", ".join(exprs.get(c, f"s.{quote(c)}") for c in table.columns)
-    insert = (
-        f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {_stage_name(table.name)} s {' '.join(joins)}"
-    )
-    if not bulk or session.dialect != "postgresql" or not _owns(session, table.name):  # a PostgreSQL speed-up
-        session.execute(insert)
-        return
-    with _without_secondary_indexes(session, table.name):
-        session.execute(insert)
+    bulk = (load.entry.rows or 0) >= BULK_ROWS and session.dialect == "postgresql" and _owns(session, table.name)
+    with _without_secondary_indexes(session, table.name) if bulk else contextlib.nullcontext():
+        if not exprs and not table.policy.secrets:
+            _load(session, load.store, load.entry, table.name)
+            load.progress("load", table.name, load.entry.rows or 0)
+            return
+        _stage(session, load.store, load.entry, table, load.box, load.fernet)
+        load.progress("load", table.name, load.entry.rows or 0)
+        cols = ", ".join(quote(c) for c in table.columns)
+        select = ", ".join(exprs.get(c, f"s.{quote(c)}") for c in table.columns)
+        stage = _stage_name(table.name)
+        session.execute(f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {stage} s {' '.join(joins)}")
 
 
 def _owns(session: RestoreSession, table: str) -> bool:
@@ -362,7 +385,10 @@ def _without_secondary_indexes(session: RestoreSession, table: str) -> Iterator[
     for index, _ in indexes:
         session.execute(f"DROP INDEX {quote(index)}")
     yield
-    session.execute("SELECT set_config('maintenance_work_mem', %s, true)", (INDEX_BUILD_MEMORY,))
+    session.execute(
+        "SELECT set_config('maintenance_work_mem', %s, true), set_config('work_mem', %s, true)",
+        (INDEX_BUILD_MEMORY, KEY_CHECK_MEMORY),
+    )
     for name, _, owner, definition in keys:
         session.execute(f"ALTER TABLE {quote(owner)} ADD CONSTRAINT {quote(name)} {definition}")
     for _, definition in indexes:
@@ -413,6 +439,17 @@ def _merge(
         f"INSERT INTO {target} ({cols}) SELECT {select} FROM {stage} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {_match(table)})"
     )
+    if key and not _keys_move(session, stage, key, remaps[table.name]):
+        remaps[table.name] = _Remap(0)  # every snapshot row kept its id: references to it stay as they are
+
+
+def _keys_move(session: RestoreSession, stage: str, key: str, remap: _Remap) -> bool:
+    """Whether any staged row's key changed: matched to a target row with another id, or shifted."""
+    rows = session.query(
+        f"SELECT EXISTS (SELECT 1 FROM {stage} s LEFT JOIN {remap.map_table} m ON m.old = s.{quote(key)} "
+        f"WHERE COALESCE(m.new, s.{quote(key)} + {remap.offset}) <> s.{quote(key)})"
+    )
+    return bool(rows[0][0])
 
 
 # --- finishing ---------------------------------------------------------------------------------

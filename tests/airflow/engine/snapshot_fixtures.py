@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import mwaa_hibernate_engine as engine_api
@@ -57,6 +59,24 @@ def pause_all_like_the_export_dag(url: str, store_uri: str) -> dict[str, bool]:
         conn.execute(text("UPDATE dag SET is_paused = true WHERE dag_id NOT LIKE 'mwaa_hibernate_%'"))
     eng.dispose()
     return states
+
+
+@contextlib.contextmanager
+def recording_staged_tables() -> Iterator[list[str]]:
+    """The tables a restore loads through a staging table; the others went straight into the live table."""
+    import pytest
+    from mwaa_hibernate_engine import restore as restore_module
+
+    staged: list[str] = []
+    real = restore_module._stage
+
+    def spy(session, store, entry, table, *args):
+        staged.append(table.name)
+        return real(session, store, entry, table, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(restore_module, "_stage", spy)
+        yield staged
 
 
 def new_key_file(folder: Path) -> KeyFileCipher:
