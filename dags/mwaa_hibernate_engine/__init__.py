@@ -126,6 +126,7 @@ def restore_snapshot(
     cipher: Cipher,
     target_fernet: str | None,
     progress: Progress = no_progress,
+    lock_budget_seconds: float | None = None,
 ) -> RestoreResult:
     """Restore the snapshot in `store` into the database behind `engine`, in one transaction.
 
@@ -136,7 +137,18 @@ def restore_snapshot(
     DAG's `is_paused`. Secrets are re-encrypted with `target_fernet`. Running it again for the same
     snapshot changes nothing and returns `already_restored=True`. On any failure the transaction is
     rolled back, nothing is imported, and RestoreFailed (or a narrower SnapshotError) is raised.
+
+    Large tables are loaded with their indexes and keys dropped and rebuilt, which locks them until
+    commit. Into a live environment pass `lock_budget_seconds` (how long its readers can wait): the
+    restore then keeps indexes in place unless it is predicted to finish within that time.
     """
     from mwaa_hibernate_engine.restore import run_restore
 
-    return run_restore(engine=engine, store=store, cipher=cipher, target_fernet=target_fernet, progress=progress)
+    return run_restore(
+        engine=engine,
+        store=store,
+        cipher=cipher,
+        target_fernet=target_fernet,
+        progress=progress,
+        lock_budget_seconds=lock_budget_seconds,
+    )

@@ -309,10 +309,18 @@ def restore_snapshot(**context: Any) -> dict[str, Any]:
             store=step.store,
             cipher=KmsCipher(client=_kms_client(step.conf)),
             target_fernet=_fernet_key(),
+            lock_budget_seconds=_lock_budget_seconds(),
         )
     if result.already_restored:
         log.info("snapshot %s was restored by an earlier run: nothing changed", result.snapshot_id)
     return {"snapshot_id": result.snapshot_id, "tables": result.tables, "rows": result.rows, "seconds": result.seconds}
+
+
+def _lock_budget_seconds() -> float:
+    """Half the scheduler's zombie threshold: this task's heartbeat waits on the restore's table locks."""
+    from airflow.configuration import conf
+
+    return conf.getfloat("scheduler", "scheduler_zombie_task_threshold", fallback=300.0) / 2
 
 
 def apply_paused_states(**context: Any) -> dict[str, Any]:

@@ -67,6 +67,12 @@ MARKER_OWNER = "mwaa-hibernate"
 # dropped, then rebuilt in one pass each: maintaining 8 indexes and an FK trigger row by row is what
 # limits plain COPY FROM to ~38k rows/s on task_instance (tooling-airflow.md, section 5).
 BULK_ROWS = 10_000
+# The bulk path holds ACCESS EXCLUSIVE locks on those tables until commit. In a live environment the
+# scheduler and the restoring task's own heartbeat read task_instance, so they wait for the commit; a
+# heartbeat that waits longer than the scheduler's zombie threshold gets the import task killed as a
+# zombie after it restored everything. With a lock budget, the bulk path is used only when the whole
+# restore is predicted to fit in it at this rate (well under the 48-96k rows/s the benchmark measures).
+PREDICTED_ROWS_PER_SECOND = 20_000
 # Memory PostgreSQL may use per index build, and per sort or hash of the join that checks a re-created
 # foreign key, inside our transaction (server side, one backend, released at commit). The defaults
 # (64MB and 4MB) send a million-row rebuild's sorts and joins to temporary files.
@@ -96,10 +102,23 @@ class _Remap:
 
 
 def run_restore(
-    *, engine: Engine, store: SnapshotStore, cipher: Cipher, target_fernet: str | None, progress: Progress
+    *,
+    engine: Engine,
+    store: SnapshotStore,
+    cipher: Cipher,
+    target_fernet: str | None,
+    progress: Progress,
+    lock_budget_seconds: float | None = None,
 ) -> RestoreResult:
     started = time.monotonic()
     manifest = load_manifest(store)
+    bulk_allowed = bulk_fits(manifest.rows, lock_budget_seconds)
+    if not bulk_allowed:
+        logger.info(
+            "%d rows may take over %.0f s: restoring with indexes in place (no exclusive locks held to commit)",
+            manifest.rows,
+            lock_budget_seconds,
+        )
     _check_presence(store, manifest)
     paused = None
     if manifest.paused_state:
@@ -129,7 +148,7 @@ def run_restore(
                     progress("load", table.name, entry.rows or 0)
                     _merge(session, table, schema, remaps, manifest.excluded_dag_ids)
                 else:
-                    _copy(session, _Load(store, entry, box, fernet, progress), table, schema, remaps)
+                    _copy(session, _Load(store, entry, box, fernet, progress), table, schema, remaps, bulk_allowed)
                 progress("insert", table.name, entry.rows or 0)
             current = "applying paused states"
             unpaused = _apply_paused_state(session, paused, manifest.excluded_dag_ids)
@@ -323,7 +342,19 @@ def _offset(session: RestoreSession, table: TableSchema) -> int:
     return int(session.query(f"SELECT COALESCE(MAX({quote(key)}), 0) FROM {quote(table.name)}")[0][0])
 
 
-def _copy(session: RestoreSession, load: _Load, table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> None:
+def bulk_fits(rows: int, lock_budget_seconds: float | None) -> bool:
+    """Whether the bulk path's exclusive locks may be taken: always offline (no budget), else if predicted to fit."""
+    return lock_budget_seconds is None or rows / PREDICTED_ROWS_PER_SECOND <= lock_budget_seconds
+
+
+def _copy(
+    session: RestoreSession,
+    load: _Load,
+    table: TableSchema,
+    schema: Schema,
+    remaps: dict[str, _Remap],
+    bulk_allowed: bool,
+) -> None:
     """History: every row is inserted, keys shifted, references rewritten; straight from the file if none change."""
     key = table.surrogate_key
     if key:
@@ -331,7 +362,12 @@ def _copy(session: RestoreSession, load: _Load, table: TableSchema, schema: Sche
     exprs, joins = _reference_exprs(table, schema, remaps)
     if key and remaps[table.name].offset:
         exprs[key] = f"s.{quote(key)} + {remaps[table.name].offset}"
-    bulk = (load.entry.rows or 0) >= BULK_ROWS and session.dialect == "postgresql" and _owns(session, table.name)
+    bulk = (
+        bulk_allowed
+        and (load.entry.rows or 0) >= BULK_ROWS
+        and session.dialect == "postgresql"
+        and _owns(session, table.name)
+    )
     with _without_secondary_indexes(session, table.name) if bulk else contextlib.nullcontext():
         if not exprs and not table.policy.secrets:
             _load(session, load.store, load.entry, table.name)

@@ -93,12 +93,12 @@ def export(url: str, store_uri: str, *, cipher, fernet_key: str | None) -> Manif
         eng.dispose()
 
 
-def restore(url: str, store_uri: str, *, cipher, fernet_key: str | None, progress=None):
+def restore(url: str, store_uri: str, *, cipher, fernet_key: str | None, progress=None, **options):
     eng = create_engine(url)
     try:
         kwargs = {"progress": progress} if progress else {}
         return engine_api.restore_snapshot(
-            engine=eng, store=open_store(store_uri), cipher=cipher, target_fernet=fernet_key, **kwargs
+            engine=eng, store=open_store(store_uri), cipher=cipher, target_fernet=fernet_key, **kwargs, **options
         )
     finally:
         eng.dispose()
