@@ -47,7 +47,7 @@ $(SAM)/.ready: | $(UV)
 $(VENVS)/airflow-%/.done: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
 	$(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
-	    "apache-airflow[postgres]==$*" -e . pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5"
+	    "apache-airflow[postgres]==$*" -e . pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal
 	touch $@
 
 env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
