@@ -126,7 +126,8 @@ class AirflowInstance:
     def create_api_user(self) -> None:
         """Create the Admin user the REST API is called as (after `migrate()`; `api_headers()` carries it)."""
         result = self.cli(
-            "users", "create", "--username", API_USER, "--password", self.api_password, "--role", "Admin",
+            # `--password=` form: a generated password may start with "-", which argparse reads as an option.
+            "users", "create", "--username", API_USER, f"--password={self.api_password}", "--role", "Admin",
             "--email", "admin@localhost", "--firstname", "Local", "--lastname", "Admin", check=False,
         )  # fmt: skip
         if result.returncode != 0:  # reported without the command line, which holds the password
