@@ -110,6 +110,13 @@ class PostgresCluster:
         self._admin(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def clone_database(self, template: str, name: str) -> str:
+        """A new database identical to `template` (a file copy: far cheaper than migrating again); its URL.
+
+        The template must have no open connections."""
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return self.url(name)
+
     def drop_database(self, name: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import psycopg2
 import sqlalchemy as sa
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
@@ -107,18 +106,6 @@ def wait_for_execution(sfn: Any, arn: str, *, timeout: float = 60) -> dict[str, 
         time.sleep(0.2)
 
 
-def _admin(cluster: PostgresCluster, sql: str) -> None:
-    conn = psycopg2.connect(cluster.dsn())
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 def clone_migrated(cluster: PostgresCluster, template: str, name: str | None = None) -> str:
     """A new database identical to the migrated template; returns its SQLAlchemy URL."""
-    name = name or f"hibernation_dags_{next(_db_numbers)}"
-    _admin(cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return cluster.url(name)
+    return cluster.clone_database(template, name or f"hibernation_dags_{next(_db_numbers)}")

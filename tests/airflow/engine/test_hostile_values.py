@@ -81,23 +81,12 @@ def clone(pg_cluster, template) -> Iterator:
 
     def make(prefix: str) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        _admin(pg_cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         made.append(name)
-        return pg_cluster.url(name)
+        return pg_cluster.clone_database(template, name)
 
     yield make
     for name in made:
-        _admin(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(cluster, sql: str) -> None:
-    conn = psycopg2.connect(cluster.dsn())
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+        pg_cluster.drop_database(name)
 
 
 def _write(url: str, stored: Stored, fernet_key: str) -> None:

@@ -58,19 +58,8 @@ def template(make_airflow) -> str:
 def target(pg_cluster, template):
     """A fresh migrated database per case, cloned from a migrated template (a file copy, not a migration)."""
     name = f"locks_target_{uuid.uuid4().hex[:8]}"
-    _admin(pg_cluster, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield pg_cluster.url(name)
-    _admin(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(cluster, sql: str) -> None:
-    conn = psycopg2.connect(cluster.dsn())
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+    yield pg_cluster.clone_database(template, name)
+    pg_cluster.drop_database(name)
 
 
 def _read_while_restoring(url: str, snapshot, monkeypatch, **restore_kwargs) -> list[str]:
