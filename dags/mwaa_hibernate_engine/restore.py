@@ -71,7 +71,7 @@ BULK_ROWS = 10_000
 # scheduler and the restoring task's own heartbeat read task_instance, so they wait for the commit; a
 # heartbeat that waits longer than the scheduler's zombie threshold gets the import task killed as a
 # zombie after it restored everything. With a lock budget, the bulk path is used only when the whole
-# restore is predicted to fit in it at this rate (well under the 48-96k rows/s the benchmark measures).
+# restore is predicted to fit in it at this rate (well under the 90-108k rows/s the benchmark measures).
 PREDICTED_ROWS_PER_SECOND = 20_000
 # Memory PostgreSQL may use per index build, and per sort or hash of the join that checks a re-created
 # foreign key, inside our transaction (server side, one backend, released at commit). The defaults
