@@ -23,7 +23,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,16 @@ class Demo:
         table.add_row("[bold]total", f"[bold]{sum(self.phases.values()):.1f}")
         self.console.print(table)
 
+    def show_status(self) -> None:
+        """What an operator sees next: `mwaa-hibernate status` on this stack (moto and the stand-in answer)."""
+        import typer
+        from mwaa_hibernate.cli import app
+
+        command = ["status", "--stack", self.sandbox.stack.stack_name]
+        self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")
+        with redirect_stdout(self.console.file):
+            typer.main.get_command(app).main(command, prog_name="mwaa-hibernate", standalone_mode=False)
+
     def show_savings(self, environment_class: str) -> None:
         from mwaa_hibernate.estimate import estimate_savings
         from mwaa_hibernate.pricing import PriceUnavailable, resolve_prices
@@ -267,6 +277,8 @@ def _run_cycle(demo: Demo, environment_class: str) -> bool:
     else:
         demo.console.print(f"[bold red]✗ {len(comparison.differences())} difference(s) after the round trip.")
     demo.show_times()
+    with demo.phase("Operate it"):
+        demo.show_status()
     demo.show_savings(environment_class)
     return comparison.identical
 
