@@ -37,21 +37,22 @@ FROM generate_series(1, {TASKS}) t;
 
 
 @pytest.fixture(scope="module")
-def snapshot(make_airflow, tmp_path_factory):
-    source = make_airflow("locks_source")
-    conn = psycopg2.connect(source.db_url.replace("postgresql+psycopg2://", "postgresql://"))
+def template(make_airflow) -> str:
+    """A database migrated by this venv's Airflow, only ever cloned (one migration for the whole module)."""
+    return make_airflow("locks_template").db_url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def snapshot(pg_cluster, template, tmp_path_factory):
+    source = pg_cluster.clone_database(template, f"locks_source_{uuid.uuid4().hex[:8]}")
+    conn = psycopg2.connect(source.replace("postgresql+psycopg2://", "postgresql://"))
     with conn, conn.cursor() as cur:
         cur.execute(_HISTORY)
     conn.close()
     folder = tmp_path_factory.mktemp("locks")
     cipher = new_key_file(folder)
-    export(source.db_url, str(folder / "snapshot"), cipher=cipher, fernet_key=source.fernet_key)
+    export(source, str(folder / "snapshot"), cipher=cipher, fernet_key=None)
     return str(folder / "snapshot"), cipher
-
-
-@pytest.fixture(scope="module")
-def template(make_airflow) -> str:
-    return make_airflow("locks_template").db_url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
