@@ -26,7 +26,7 @@ from mwaa_hibernate.cli.deployment import (
 )
 from mwaa_hibernate.cli.errors import CliError
 from mwaa_hibernate.cli.exits import EXIT_NOT_FOUND, EXIT_USAGE
-from mwaa_hibernate.cli.output import JsonOption, print_json, reported, stderr, stdout
+from mwaa_hibernate.cli.output import JsonOption, print_json, reported, size_text, stderr, stdout
 
 app = typer.Typer(help="What the snapshot bucket holds: list, show, verify and prune snapshots.", no_args_is_help=True)
 
@@ -67,7 +67,7 @@ def list_command(
             s.airflow_version or "-",
             _number(s.tables),
             _number(s.rows),
-            _size(s.bytes),
+            size_text(s.bytes),
             f"[red]{s.problem}[/]" if s.problem else marks,
         )
     stdout().print(table)
@@ -123,7 +123,7 @@ def verify_command(
         return
     stdout().print(
         f"[bold green]Snapshot {chosen} is complete and intact:[/] {result['files']} files, "
-        f"{result['rows']:,} rows counted, {_size(result['bytes'])}; every checksum matches the manifest."
+        f"{result['rows']:,} rows counted, {size_text(result['bytes'])}; every checksum matches the manifest."
     )
 
 
@@ -244,12 +244,12 @@ def _render_details(details: catalog.SnapshotDetails) -> None:
         for column in ("Table", "Kind", "Rows", "Size", "Seconds"):
             table.add_column(column, justify="left" if column in ("Table", "Kind") else "right")
         for t in details.tables:
-            table.add_row(t.table, t.kind or "-", _number(t.rows), _size(t.bytes), _number(t.seconds))
+            table.add_row(t.table, t.kind or "-", _number(t.rows), size_text(t.bytes), _number(t.seconds))
         table.add_row(
             "[bold]total",
             "",
             f"[bold]{_number(s.rows)}",
-            f"[bold]{_size(s.bytes)}",
+            f"[bold]{size_text(s.bytes)}",
             _number(details.timings.get("seconds")),
         )
         console.print(table)
@@ -271,14 +271,3 @@ def _number(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{value} B"

@@ -33,7 +33,7 @@ from mwaa_hibernate.cli.deployment import (
     StackOption,
     resolve,
 )
-from mwaa_hibernate.cli.output import JsonOption, print_json, reported, stdout
+from mwaa_hibernate.cli.output import JsonOption, print_json, reported, size_text, stdout
 from mwaa_hibernate.environment.status import describe_environment, failure_text
 
 DEFAULT_EXECUTIONS = 3
@@ -250,7 +250,7 @@ def _snapshot_line(snapshot: SnapshotInfo | None, zone: ZoneInfo) -> str:
         return f"{snapshot.snapshot_id} [yellow]{snapshot.note}[/]"
     return (
         f"{snapshot.snapshot_id}, created {_iso_time(snapshot.created_at, zone)}, {snapshot.tables} tables, "
-        f"{snapshot.rows:,} rows, {_size(snapshot.bytes or 0)}, Airflow {snapshot.airflow_version or '?'}"
+        f"{snapshot.rows:,} rows, {size_text(snapshot.bytes or 0)}, Airflow {snapshot.airflow_version or '?'}"
     )
 
 
@@ -282,12 +282,3 @@ def _failure(run: executions.Execution) -> str:
         return ""
     cause = f": {run.failure.cause}" if run.failure.cause else ""
     return f"{run.failure.step or '?'} ({run.failure.error}){cause}"
-
-
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{size:,.1f} GB"
