@@ -136,8 +136,10 @@ TABLES: dict[str, TablePolicy] = {
     ),
     # --- datasets: the parser registers them; events are history.
     "dataset": _merged(
-        "Datasets are registered by the parser; matched by URI so events keep pointing at the right one.",
+        "Datasets are registered by the parser; matched by URI so events keep pointing at the right one, "
+        "with their own registration times.",
         key=("uri",),
+        update=("created_at", "updated_at"),
     ),
     "dataset_alias": _merged("Dataset aliases, registered by the parser; matched by name.", key=("name",)),
     "dataset_alias_dataset": _merged(

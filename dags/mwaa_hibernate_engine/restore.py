@@ -319,11 +319,19 @@ def _reseal_stage(
 # --- inserting ---------------------------------------------------------------------------------
 
 
-def _reference_exprs(table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> tuple[dict[str, str], list[str]]:
-    """SQL expressions (over staging alias `s`) for reference columns whose values change (none: nothing to rewrite)."""
+def _reference_exprs(
+    table: TableSchema, schema: Schema, remaps: dict[str, _Remap], *, own: bool | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """SQL expressions (over staging alias `s`) for reference columns whose values change (none: nothing to rewrite).
+
+    `own` picks the references to rewrite: True only the table's references to itself, False only the others,
+    None all of them.
+    """
     exprs: dict[str, str] = {}
     joins: list[str] = []
     for i, ref in enumerate(table.references):
+        if own is not None and (ref.ref_table == table.name) is not own:
+            continue
         parent = schema.tables.get(ref.ref_table)
         remap = remaps.get(ref.ref_table)
         if parent is None or remap is None or len(ref.columns) != 1 or ref.ref_columns != (parent.surrogate_key,):
@@ -450,21 +458,16 @@ def _merge(
         map_table = quote(MAP_PREFIX + table.name)
         session.create_map(MAP_PREFIX + table.name)
         remaps[table.name] = _Remap(_offset(session, table), map_table)
-    # References first (including self-references), so natural keys made of references compare rewritten values.
-    exprs, joins = _reference_exprs(table, schema, remaps)
-    if exprs:
-        sets = ", ".join(f"{quote(c)} = x.{quote(c)}" for c in exprs)
-        rewritten = ", ".join(f"{e} AS {quote(c)}" for c, e in exprs.items())
-        row_id = session.row_id
-        session.execute(
-            f"UPDATE {stage} AS u SET {sets} FROM (SELECT s.{row_id} AS row_id, {rewritten} FROM {stage} s "
-            f"{' '.join(joins)}) x WHERE u.{row_id} = x.row_id"
-        )
+    # References to other tables first, so natural keys made of references compare rewritten values; then
+    # references to this table's own rows, once the match says where each of them went (a user created by
+    # another user points at its creator's id in the target, whether the creator was matched or inserted).
+    _rewrite_references(session, stage, *_reference_exprs(table, schema, remaps, own=False))
     if key:
         session.execute(
             f"INSERT INTO {map_table} (old, new) SELECT s.{quote(key)}, t.{quote(key)} "
             f"FROM {stage} s JOIN {target} t ON {_match(table)}"
         )
+        _rewrite_references(session, stage, *_reference_exprs(table, schema, remaps, own=True))
     skip = ""
     params: dict[str, Any] = {}
     if table.name == "dag" and excluded:  # the hibernation DAGs' own rows belong to the running environment
@@ -481,6 +484,19 @@ def _merge(
     )
     if key and not _keys_move(session, stage, key, remaps[table.name]):
         remaps[table.name] = _Remap(0)  # every snapshot row kept its id: references to it stay as they are
+
+
+def _rewrite_references(session: RestoreSession, stage: str, exprs: dict[str, str], joins: list[str]) -> None:
+    """Set the staged rows' reference columns to their values in the target."""
+    if not exprs:
+        return
+    sets = ", ".join(f"{quote(c)} = x.{quote(c)}" for c in exprs)
+    rewritten = ", ".join(f"{e} AS {quote(c)}" for c, e in exprs.items())
+    row_id = session.row_id
+    session.execute(
+        f"UPDATE {stage} AS u SET {sets} FROM (SELECT s.{row_id} AS row_id, {rewritten} FROM {stage} s "
+        f"{' '.join(joins)}) x WHERE u.{row_id} = x.row_id"
+    )
 
 
 def _keys_move(session: RestoreSession, stage: str, key: str, remap: _Remap) -> bool:

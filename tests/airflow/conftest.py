@@ -244,11 +244,16 @@ dagbag.sync_to_db()  # what `airflow dags reserialize` does
 now = datetime.datetime(2026, 1, 1, 12, 0, 0)
 with create_session() as session:
     roles = {n: session.query(Role).filter_by(name=n).one_or_none() or Role(name=n) for n in ("Admin", "Analyst")}
-    for name, role in data["users"].items():
-        session.add(User(
+    creator = None
+    for name, role in data["users"].items():  # the first user (an admin) adds the others, as people do
+        user = User(
             first_name=name.title(), last_name="Seed", username=name, email=f"{name}@example.com", active=True,
             password=generate_password_hash("pw"), roles=[roles[role]], created_on=now, changed_on=now,
-        ))
+            created_by=creator, changed_by=creator,
+        )
+        session.add(user)
+        session.flush()
+        creator = creator or user
 # What `airflow dags test <dag> <date>` runs, in one process instead of five (each CLI start costs seconds).
 for dag_id, date, run_conf, pickling in data["runs"]:
     conf.set("core", "enable_xcom_pickling", str(pickling))

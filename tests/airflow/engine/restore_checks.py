@@ -127,6 +127,8 @@ def capture(url: str, schema: Schema) -> dict[str, object]:
         if table.policy.kind is Kind.OWNED:
             continue
         state[table.name] = projected_rows(url, projection(table, schema))
+        if table.policy.kind is Kind.MERGED:
+            state[("natural keys", table.name)] = set(_keyed(url, table, ()))
         for column, parent in shifted_reference_columns(table, schema).items():
             state[(table.name, column)] = reference_pairs(url, table, column, schema.tables[parent], schema)
     state["__full__"] = {t: table_rows(url, t) for t in schema.tables}
@@ -164,6 +166,7 @@ def assert_merged_tables(source_url: str, target_url: str, before: dict, schema:
         dst = _keyed(target_url, table, proj.columns)
         for nk in src:
             assert nk in dst, f"{table.name} {nk} from the snapshot is missing"
+        _assert_merged_references(source_url, target_url, before, table, schema)
         if not table.policy.update:
             continue
         secret = {c for pair in table.policy.secrets for c in pair if c}
@@ -179,3 +182,31 @@ def _keyed(url: str, table: TableSchema, columns: tuple[str, ...]) -> dict[tuple
     n = len(table.policy.natural_key)
     rows = _rows(url, sa.select(*(t.c[c] for c in table.policy.natural_key), *(t.c[c] for c in columns)))
     return {row[:n]: row[n:] for row in rows}
+
+
+def _assert_merged_references(source_url: str, target_url: str, before: dict, table: TableSchema, schema: Schema):
+    """A merged row the restore inserted (or whose reference it updates) points at the same row, by content.
+
+    Covers references to the table's own rows (a user created by another user) and to other merged tables,
+    whose rows may have been matched to target rows with other ids.
+    """
+    had = before[("natural keys", table.name)]
+    for column, parent in shifted_reference_columns(table, schema).items():
+        src = _referenced(source_url, table, column, schema.tables[parent], schema)
+        dst = _referenced(target_url, table, column, schema.tables[parent], schema)
+        for nk, referenced in src.items():
+            if nk in had and column not in table.policy.update:
+                continue  # the target's own row keeps its own reference
+            assert dst[nk] == referenced, f"{table.name} {nk}: {column} points at {dst[nk]}, not {referenced}"
+
+
+def _referenced(
+    url: str, table: TableSchema, column: str, parent: TableSchema, schema: Schema
+) -> dict[tuple, tuple | None]:
+    """natural key -> the referenced row's natural key (or its compared columns), None for no reference."""
+    t, p = _table(url, table.name, "t"), _table(url, parent.name, "p")
+    parent_cols = parent.policy.natural_key or projection(parent, schema).columns
+    n = len(table.policy.natural_key)
+    select = sa.select(*(t.c[c] for c in table.policy.natural_key), t.c[column], *(p.c[c] for c in parent_cols))
+    rows = _rows(url, select.select_from(t.outerjoin(p, p.c[parent.surrogate_key] == t.c[column])))
+    return {row[:n]: None if row[n] is None else row[n + 1 :] for row in rows}

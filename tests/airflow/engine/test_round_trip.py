@@ -74,6 +74,16 @@ def busy_target(make_airflow, snapshot):
         "Pool.create_or_update_pool('target_only_pool', 2, 'made by the new environment', include_deferred=False)\n"
         "bag.get_dag('seed_etl').test(execution_date=pendulum.parse('2026-06-01'))\n"
     )
+    # Users sign in to the new environment before the wake's import: one of its own, then the source's admin
+    # again, so the admin who created the snapshot's other users has another id here.
+    target.python(
+        "from airflow.providers.fab.auth_manager.models import User\n"
+        "from airflow.utils.session import create_session\n"
+        "with create_session() as session:\n"
+        "    for name in ('operator', 'admin'):\n"
+        "        session.add(User(first_name=name, last_name='Target', username=name, email=name + '@t.example'))\n"
+        "        session.flush()\n"
+    )
     before = capture(target.db_url, schema_of(target.db_url))
     with recording_staged_tables() as STAGED["busy_target"]:
         result = restore(target.db_url, uri, cipher=cipher, fernet_key=target.fernet_key)
@@ -191,6 +201,9 @@ def test_busy_restore_keeps_the_new_environment_rows(source, snapshot, busy_targ
     assert own_runs == [(1,)]
     assert query(target.db_url, "SELECT slots FROM slot_pool WHERE pool = 'target_only_pool'") == [(2,)]
     assert query(target.db_url, "SELECT slots FROM slot_pool WHERE pool = 'default_pool'") == [(64,)]
+    # The target's parser registered the seed's dataset before the restore; it keeps the source's times.
+    registered = "SELECT uri, created_at, updated_at FROM dataset ORDER BY uri"
+    assert query(target.db_url, registered) == query(instance.db_url, registered) != []
 
 
 @pytest.mark.parametrize("target_fixture", ["fresh_target", "busy_target"])
