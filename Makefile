@@ -31,9 +31,9 @@ $(UV):
 	python3 -m venv $(VENVS)/uv
 	$(VENVS)/uv/bin/pip install --quiet --disable-pip-version-check uv
 
-$(DEV)/.done: pyproject.toml | $(UV)
+$(DEV)/.done: pyproject.toml sandbox/pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(LAMBDA_PYTHON))" $(DEV)
-	$(UV) pip install --quiet --python $(DEV)/bin/python -e '.[dev]'
+	$(UV) pip install --quiet --python $(DEV)/bin/python -e '.[dev]' -e ./sandbox
 	touch $@
 
 # SAM CLI pins boto3 exactly, so it gets its own environment. pip is installed too: `sam build` looks for a
@@ -43,11 +43,11 @@ $(SAM)/.ready: | $(UV)
 	$(UV) pip install --quiet --python $(SAM)/bin/python aws-sam-cli==$(SAM_CLI_VERSION) pip
 	touch $@
 
-# One environment per Airflow version: Airflow itself, the project (engine and CLI), and the test tools.
-$(VENVS)/airflow-%/.done: pyproject.toml | $(UV)
+# One environment per Airflow version: Airflow itself, the project (engine and CLI), the sandbox, and the test tools.
+$(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
 	$(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
-	    "apache-airflow[postgres]==$*" -e . pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal
+	    "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal
 	touch $@
 
 env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)

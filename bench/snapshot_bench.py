@@ -151,11 +151,12 @@ def raw_copy_out(dsn: str, tables: list[str]) -> dict[str, Any]:
 
 def our_export(url: str, folder: str) -> dict[str, Any]:
     import mwaa_hibernate_engine as api
+    import mwaa_hibernate_snapshot as snapshot_api
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
     manifest = api.export_snapshot(
-        engine=engine, store=api.open_store(folder), cipher=api.NoEncryption(), source_fernet=None
+        engine=engine, store=snapshot_api.open_store(folder), cipher=snapshot_api.NoEncryption(), source_fernet=None
     )
     return {"rows": manifest.rows, "bytes": manifest.bytes}
 
@@ -181,11 +182,12 @@ def plain_copy_in(dsn: str, folder: str, tables: list[str]) -> dict[str, Any]:
 
 def our_restore(url: str, folder: str) -> dict[str, Any]:
     import mwaa_hibernate_engine as api
+    import mwaa_hibernate_snapshot as snapshot_api
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
     result = api.restore_snapshot(
-        engine=engine, store=api.open_store(folder), cipher=api.NoEncryption(), target_fernet=None
+        engine=engine, store=snapshot_api.open_store(folder), cipher=snapshot_api.NoEncryption(), target_fernet=None
     )
     return {"rows": result.rows}
 

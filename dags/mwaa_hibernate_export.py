@@ -1,7 +1,7 @@
 """Hibernate export: record and pause every DAG, drain, trim, snapshot the metadata database, call back.
 
 Triggered by the hibernate state machine (never on a schedule) with the run conf described in
-docs/contracts.md. The work lives in `mwaa_hibernate_engine.airflow_tasks`; this file only wires it.
+docs/contracts.md. The work lives in `mwaa_hibernate_runtime.tasks`; this file only wires it.
 If any step fails, the handler restores every DAG's paused state exactly as recorded and reports the
 failure to the state machine; `fail_run` then marks the run failed.
 """
@@ -13,8 +13,8 @@ from airflow import DAG
 from airflow.models.baseoperator import chain
 from airflow.operators.python import PythonOperator
 from airflow.utils.trigger_rule import TriggerRule
-from mwaa_hibernate_engine import airflow_tasks as tasks
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
+from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID
 
 with DAG(
     dag_id=EXPORT_DAG_ID,

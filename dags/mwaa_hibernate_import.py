@@ -1,7 +1,7 @@
 """Wake import: restore the snapshot into this new environment, then each DAG's paused state, call back.
 
 Triggered by the wake state machine (never on a schedule) with the run conf described in
-docs/contracts.md. The work lives in `mwaa_hibernate_engine.airflow_tasks`; this file only wires it.
+docs/contracts.md. The work lives in `mwaa_hibernate_runtime.tasks`; this file only wires it.
 The restore is one transaction: if it fails nothing is imported and every DAG stays paused. Running
 the DAG again for the same snapshot is safe.
 """
@@ -13,8 +13,8 @@ from airflow import DAG
 from airflow.models.baseoperator import chain
 from airflow.operators.python import PythonOperator
 from airflow.utils.trigger_rule import TriggerRule
-from mwaa_hibernate_engine import airflow_tasks as tasks
-from mwaa_hibernate_engine.dagconf import IMPORT_DAG_ID
+from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_snapshot.runconf import IMPORT_DAG_ID
 
 with DAG(
     dag_id=IMPORT_DAG_ID,

@@ -1,16 +1,16 @@
-"""The snapshot engine: a lossless, verified copy of the Airflow metadata database.
+"""The database engine: a lossless copy of the Airflow metadata database into a snapshot, and back.
 
-It ships in the environment's DAG folder (the hibernation DAGs import it) and in the Lambda layer
-(the verify step reads manifests with it), and the `mwaa-hibernate snapshot` commands use it directly.
-This module and the modules verification needs (manifest, store, verify, errors, cipher) import
-without SQLAlchemy, because the Lambda layer has only boto3; database code is imported on first use.
+It reads the live schema (`schema`), decides per table what happens (`classification`), and moves rows
+through a dialect (`dialects`: PostgreSQL with COPY, SQLite through Python) in the snapshot format
+(`mwaa_hibernate_snapshot`: manifest, store, ciphers). It ships in the environment's DAG folder and in
+the `mwaa-hibernate` command; the Lambda functions never need it.
 
 Public API::
 
-    store = open_store("s3://bucket/env/snapshots/<id>/")     # or a local folder
     manifest = export_snapshot(engine=engine, store=store, cipher=KmsCipher(key_arn), source_fernet=key)
-    manifest = verify_snapshot(store)
     result = restore_snapshot(engine=engine, store=store, cipher=KmsCipher(), target_fernet=key)
+
+(`store = mwaa_hibernate_snapshot.open_store("s3://bucket/env/snapshots/<id>/")`, or a local folder.)
 """
 
 from __future__ import annotations
@@ -18,72 +18,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mwaa_hibernate_engine.cipher import Cipher, KeyFileCipher, KmsCipher, NoEncryption
-from mwaa_hibernate_engine.dagconf import HIBERNATION_DAG_IDS
+from mwaa_hibernate_snapshot import Cipher, Manifest, Progress, SnapshotStore, no_progress
+from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
+
 from mwaa_hibernate_engine.errors import (
-    ChecksumMismatch,
-    CipherError,
-    CipherMismatch,
     ExportFailed,
     FernetKeyMissing,
-    FileMissing,
-    ManifestCorrupt,
-    ManifestMissing,
     RestoreConflict,
     RestoreFailed,
     RevisionMismatch,
     SchemaError,
-    SnapshotError,
-    SnapshotInvalid,
-    StoreError,
     UnclassifiedTable,
     UnsupportedDatabase,
 )
-from mwaa_hibernate_engine.manifest import MANIFEST_NAME, PAUSED_STATE_NAME, Manifest
-from mwaa_hibernate_engine.paused_state import read_paused_state, write_paused_state
-from mwaa_hibernate_engine.results import Progress, RestoreResult, no_progress
-from mwaa_hibernate_engine.store import SnapshotStore, open_store
-from mwaa_hibernate_engine.verify import load_manifest, verify_snapshot
+from mwaa_hibernate_engine.results import RestoreResult
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 __all__ = [
-    "HIBERNATION_DAG_IDS",
-    "MANIFEST_NAME",
-    "PAUSED_STATE_NAME",
-    "ChecksumMismatch",
-    "Cipher",
-    "CipherError",
-    "CipherMismatch",
     "ExportFailed",
     "FernetKeyMissing",
-    "FileMissing",
-    "KeyFileCipher",
-    "KmsCipher",
-    "Manifest",
-    "ManifestCorrupt",
-    "ManifestMissing",
-    "NoEncryption",
-    "Progress",
     "RestoreConflict",
     "RestoreFailed",
     "RestoreResult",
     "RevisionMismatch",
     "SchemaError",
-    "SnapshotError",
-    "SnapshotInvalid",
-    "SnapshotStore",
-    "StoreError",
     "UnclassifiedTable",
     "UnsupportedDatabase",
     "export_snapshot",
-    "load_manifest",
-    "open_store",
-    "read_paused_state",
     "restore_snapshot",
-    "verify_snapshot",
-    "write_paused_state",
 ]
 
 

@@ -1,33 +1,8 @@
-"""The engine's one exception tree. Class names are stable: the DAGs map them to callback error names.
-
-Every message says what is wrong (which snapshot, table, file or key) and what to do about it.
-"""
+"""Errors of the database engine, on top of the snapshot's tree (`mwaa_hibernate_snapshot.errors`)."""
 
 from __future__ import annotations
 
-
-class SnapshotError(Exception):
-    """Base of every error the snapshot engine raises."""
-
-
-class SnapshotInvalid(SnapshotError):
-    """The snapshot cannot be trusted or does not fit the target: restore refuses it, imports nothing."""
-
-
-class ManifestMissing(SnapshotInvalid):
-    """No manifest.json: the export never finished (half-written snapshot) or the location is wrong."""
-
-
-class ManifestCorrupt(SnapshotInvalid):
-    """manifest.json is unreadable or has a format this engine does not know."""
-
-
-class FileMissing(SnapshotInvalid):
-    """A file listed in the manifest is absent from the snapshot."""
-
-
-class ChecksumMismatch(SnapshotInvalid):
-    """A file's size or sha256 differs from the manifest: it was altered or truncated."""
+from mwaa_hibernate_snapshot.errors import CipherError, SnapshotError, SnapshotInvalid
 
 
 class RevisionMismatch(SnapshotInvalid):
@@ -42,20 +17,8 @@ class UnclassifiedTable(SchemaError):
     """A table of the live schema is in no list of `classification`: nobody decided what to do with it."""
 
 
-class CipherError(SnapshotError):
-    """Secret columns cannot be encrypted or decrypted."""
-
-
-class CipherMismatch(CipherError):
-    """The snapshot was encrypted with another scheme or key than the one given for restore."""
-
-
 class FernetKeyMissing(CipherError):
     """A secret in the database is Fernet-encrypted but no (or the wrong) Fernet key was given."""
-
-
-class StoreError(SnapshotError):
-    """Reading or writing the snapshot location failed."""
 
 
 class ExportFailed(SnapshotError):

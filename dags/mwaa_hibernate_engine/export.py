@@ -10,19 +10,22 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from mwaa_hibernate_engine.cipher import Cipher, SecretBox
+from mwaa_hibernate_snapshot.cipher import Cipher, SecretBox
+from mwaa_hibernate_snapshot.errors import SnapshotError
+from mwaa_hibernate_snapshot.manifest import MANIFEST_NAME, PAUSED_STATE_NAME, FileEntry, Manifest, table_path
+from mwaa_hibernate_snapshot.progress import Progress
+from mwaa_hibernate_snapshot.store import SnapshotStore
+from mwaa_hibernate_snapshot.verify import check_file
+
 from mwaa_hibernate_engine.classification import Kind
 from mwaa_hibernate_engine.csvcodec import encode_row
-from mwaa_hibernate_engine.errors import ExportFailed, SnapshotError
+from mwaa_hibernate_engine.dialects import transport_for
+from mwaa_hibernate_engine.dialects.base import ExportSession
+from mwaa_hibernate_engine.errors import ExportFailed
 from mwaa_hibernate_engine.fernet import AirflowFernet
 from mwaa_hibernate_engine.gzipstream import GzipWriter
-from mwaa_hibernate_engine.manifest import MANIFEST_NAME, PAUSED_STATE_NAME, FileEntry, Manifest, table_path
-from mwaa_hibernate_engine.results import Progress
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
 from mwaa_hibernate_engine.secrets import seal_row
-from mwaa_hibernate_engine.store import SnapshotStore
-from mwaa_hibernate_engine.transport import ExportSession, transport_for
-from mwaa_hibernate_engine.verify import check_file
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

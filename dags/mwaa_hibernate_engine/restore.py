@@ -37,27 +37,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mwaa_hibernate_engine.cipher import Cipher, SecretBox
+from mwaa_hibernate_snapshot.cipher import Cipher, SecretBox
+from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, SnapshotError
+from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest
+from mwaa_hibernate_snapshot.paused_state import batches, changes, parse_paused_state
+from mwaa_hibernate_snapshot.progress import Progress
+from mwaa_hibernate_snapshot.store import READ_CHUNK, SnapshotStore
+from mwaa_hibernate_snapshot.verify import check_file, load_manifest
+
 from mwaa_hibernate_engine.classification import Kind
-from mwaa_hibernate_engine.errors import (
-    ChecksumMismatch,
-    FileMissing,
-    RestoreConflict,
-    RestoreFailed,
-    RevisionMismatch,
-    SchemaError,
-    SnapshotError,
-)
+from mwaa_hibernate_engine.dialects import transport_for
+from mwaa_hibernate_engine.dialects.base import RestoreSession, quote
+from mwaa_hibernate_engine.errors import RestoreConflict, RestoreFailed, RevisionMismatch, SchemaError
 from mwaa_hibernate_engine.fernet import AirflowFernet
-from mwaa_hibernate_engine.manifest import FileEntry, Manifest
-from mwaa_hibernate_engine.paused_state import parse_paused_state
-from mwaa_hibernate_engine.pausing import UPDATE_BATCH
-from mwaa_hibernate_engine.results import Progress, RestoreResult
+from mwaa_hibernate_engine.results import RestoreResult
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
 from mwaa_hibernate_engine.secrets import reseal_row
-from mwaa_hibernate_engine.store import READ_CHUNK, SnapshotStore
-from mwaa_hibernate_engine.transport import RestoreSession, quote, transport_for
-from mwaa_hibernate_engine.verify import check_file, load_manifest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -516,12 +511,13 @@ def _apply_paused_state(
 ) -> tuple[str, ...]:
     """Each DAG's is_paused as it was before the export paused it; returns the DAGs left unpaused."""
     if paused:
-        for state in (True, False):
-            ids = [d for d, p in paused.items() if p is state and d not in excluded]
-            for start in range(0, len(ids), UPDATE_BATCH):
+        current = {dag_id: bool(is_paused) for dag_id, is_paused in session.query("SELECT dag_id, is_paused FROM dag")}
+        todo = changes(paused, current, skip=excluded)
+        for ids, state in ((todo.paused, True), (todo.unpaused, False)):
+            for batch in batches(ids):
                 session.execute(
                     "UPDATE dag SET is_paused = %(paused)s WHERE dag_id IN %(ids)s",
-                    {"paused": state, "ids": tuple(ids[start : start + UPDATE_BATCH])},
+                    {"paused": state, "ids": tuple(batch)},
                 )
     skip, params = (" AND d.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}) if excluded else ("", {})
     rows = session.query(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mwaa_hibernate_engine.classification import IMPLICIT_REFERENCES, TablePolicy, classify
+from mwaa_hibernate_engine.dialects.base import TableFacts
 from mwaa_hibernate_engine.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -53,21 +54,9 @@ class Schema:
         return list(self.tables)
 
 
-@dataclass(frozen=True)
-class TableFacts:
-    """What a transport reads from the database catalog about one table."""
-
-    name: str
-    columns: tuple[str, ...]
-    integer_columns: frozenset[str]
-    generated_columns: frozenset[str]
-    primary_key: tuple[str, ...]
-    foreign_keys: tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...]  # name, columns, table, columns
-
-
 def reflect_schema(engine: Engine) -> Schema:
     """Read every table of the default schema from the catalog, classify it, and order it by references."""
-    from mwaa_hibernate_engine.transport import transport_for
+    from mwaa_hibernate_engine.dialects import transport_for
 
     return build_schema(transport_for(engine).describe())
 

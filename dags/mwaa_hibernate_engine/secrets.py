@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mwaa_hibernate_engine.cipher import SecretBox
+from mwaa_hibernate_snapshot.cipher import SecretBox
+
 from mwaa_hibernate_engine.classification import TablePolicy
 from mwaa_hibernate_engine.fernet import AirflowFernet
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mwaa_hibernate_engine.classification import IMPLICIT_REFERENCES, TABLES, Kind, TablePolicy
-from mwaa_hibernate_engine.dagconf import HIBERNATION_DAG_IDS
+from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mwaa_hibernate import layout
-from mwaa_hibernate_engine.dagconf import HIBERNATION_DAG_IDS
-from mwaa_hibernate_engine.manifest import Manifest
+from mwaa_hibernate_snapshot.manifest import Manifest
+from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
 from mwaa_hibernate_sandbox.compare import DatabaseImage, capture_database
 from mwaa_hibernate_sandbox.executions import ExecutionResult, StepListener, run_execution

@@ -205,7 +205,7 @@ class Demo:
     def show_status(self) -> None:
         """What an operator sees next: `mwaa-hibernate status` on this stack (moto and the stand-in answer)."""
         import typer
-        from mwaa_hibernate.cli import app
+        from mwaa_hibernate_cli import app
 
         command = ["status", "--stack", self.sandbox.stack.stack_name]
         self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")

@@ -16,7 +16,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from mwaa_hibernate import pricing
-from mwaa_hibernate.cli import app
 from mwaa_hibernate.estimate import (
     InvalidEstimateInput,
     InvalidSchedule,
@@ -25,6 +24,7 @@ from mwaa_hibernate.estimate import (
     next_full_month,
 )
 from mwaa_hibernate.pricing import PriceUnavailable, resolve_prices, table_prices
+from mwaa_hibernate_cli import app
 from typer.testing import CliRunner
 
 SMALL_US_EAST_1 = table_prices(environment_class="mw1.small", region="us-east-1")

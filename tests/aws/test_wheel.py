@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from mwaa_hibernate import dag_install
+from mwaa_hibernate_cli import dag_install
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,9 +40,13 @@ def test_the_wheel_carries_the_dag_files_and_no_byte_code(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         for name in dag_install.DAG_FILES:
-            assert archive.read(f"mwaa_hibernate/dag_files/{name}") == (REPO / "dags" / name).read_bytes()
-        assert archive.read("mwaa_hibernate/dag_files/.airflowignore") == (REPO / "dags/.airflowignore").read_bytes()
+            assert archive.read(f"mwaa_hibernate_cli/dag_files/{name}") == (REPO / "dags" / name).read_bytes()
+        assert (
+            archive.read("mwaa_hibernate_cli/dag_files/.airflowignore") == (REPO / "dags/.airflowignore").read_bytes()
+        )
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
+    # The offline sandbox (moto, the MWAA stand-in) is a development package, not something users install.
+    assert not [n for n in names if n.startswith("mwaa_hibernate_sandbox/")]
 
 
 def test_an_installed_wheel_finds_the_same_files_as_the_checkout(wheel: Path, tmp_path: Path) -> None:
@@ -50,7 +54,7 @@ def test_an_installed_wheel_finds_the_same_files_as_the_checkout(wheel: Path, tm
         archive.extractall(tmp_path)
     script = textwrap.dedent("""
         import json
-        from mwaa_hibernate import dag_install
+        from mwaa_hibernate_cli import dag_install
         print(json.dumps({
             "module": dag_install.__file__,
             "source": str(dag_install.dags_source()),
@@ -62,5 +66,5 @@ def test_an_installed_wheel_finds_the_same_files_as_the_checkout(wheel: Path, tm
     found = json.loads(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, check=True).stdout)
 
     assert found["module"].startswith(str(tmp_path))
-    assert found["source"] == str(tmp_path / "mwaa_hibernate" / "dag_files")
+    assert found["source"] == str(tmp_path / "mwaa_hibernate_cli" / "dag_files")
     assert found["files"] == [f.relative for f in dag_install.files_to_install()]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mwaa_hibernate_engine.dagconf import SNAPSHOT_ID_PATTERN
-from mwaa_hibernate_engine.manifest import MANIFEST_NAME as MANIFEST_FILE
-from mwaa_hibernate_engine.manifest import PAUSED_STATE_NAME as DAG_PAUSED_STATE_FILE
+from mwaa_hibernate_snapshot.manifest import MANIFEST_NAME as MANIFEST_FILE
+from mwaa_hibernate_snapshot.manifest import PAUSED_STATE_NAME as DAG_PAUSED_STATE_FILE
+from mwaa_hibernate_snapshot.runconf import SNAPSHOT_ID_PATTERN
 
 # UTC start time of the hibernate execution: unique per cycle (one cycle at a time), sortable, readable.
 SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"

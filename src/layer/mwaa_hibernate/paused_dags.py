@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mwaa_hibernate_engine import open_store, read_paused_state
+from mwaa_hibernate_snapshot import open_store, read_paused_state
+from mwaa_hibernate_snapshot.paused_state import to_unpause
 
 from mwaa_hibernate import layout, restapi
 from mwaa_hibernate.aws import client
@@ -34,23 +35,23 @@ def restore_paused_states(
             "note": "The export had not recorded any paused state, so it had paused nothing.",
         }
     mwaa = client("mwaa", mwaa)
-    to_unpause = sorted(d for d, paused in before.items() if not paused)
+    active = to_unpause(before)
     status = environment_status(environment, mwaa=mwaa)
     if status == ABSENT:
         return {
             "restored": 0,
             "unpaused": [],
-            "kept_paused": len(before) - len(to_unpause),
+            "kept_paused": sum(1 for paused in before.values() if paused),
             "note": "The environment no longer exists, so no DAG is left paused in it; the snapshot records each "
             "DAG's paused state and the wake restores it.",
         }
     if status != AVAILABLE:
         raise PausedStateRestoreFailed(
             f"Environment {environment} is {status}, so its DAGs cannot be unpaused now. Once it is AVAILABLE, "
-            f"unpause these DAGs in the Airflow UI: {', '.join(to_unpause) or '(none)'}."
+            f"unpause these DAGs in the Airflow UI: {', '.join(active) or '(none)'}."
         )
     unpaused, missing, failed = [], [], {}
-    for dag_id in to_unpause:
+    for dag_id in active:
         try:
             restapi.invoke(
                 environment=environment,

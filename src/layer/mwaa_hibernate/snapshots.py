@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mwaa_hibernate_engine import SnapshotError, load_manifest, open_store, verify_snapshot
-from mwaa_hibernate_engine.results import Progress, no_progress
+from mwaa_hibernate_snapshot import SnapshotError, load_manifest, open_store, verify_snapshot
+from mwaa_hibernate_snapshot.progress import Progress, no_progress
 
 from mwaa_hibernate import layout
 from mwaa_hibernate.aws import client, error_code, raise_if_transient, read_json, write_json

@@ -11,14 +11,14 @@ import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mwaa_hibernate_engine import dagconf
+from mwaa_hibernate_snapshot import runconf as dagconf
 
 from mwaa_hibernate import layout, restapi
 from mwaa_hibernate.aws import client, raise_if_transient
 
 logger = logging.getLogger(__name__)
 
-# Which DAG each purpose runs; the ids belong to the DAGs (mwaa_hibernate_engine.dagconf).
+# Which DAG each purpose runs; the ids belong to the DAGs (mwaa_hibernate_snapshot.runconf).
 DAG_IDS = {"export": dagconf.EXPORT_DAG_ID, "import": dagconf.IMPORT_DAG_ID}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import sqlalchemy as sa
+from mwaa_hibernate_runtime.backend import SqlBackend
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 REGION = "eu-west-1"
@@ -109,3 +110,8 @@ def wait_for_execution(sfn: Any, arn: str, *, timeout: float = 60) -> dict[str, 
 def clone_migrated(cluster: PostgresCluster, template: str, name: str | None = None) -> str:
     """A new database identical to the migrated template; returns its SQLAlchemy URL."""
     return cluster.clone_database(template, name or f"hibernation_dags_{next(_db_numbers)}")
+
+
+def backend(engine: sa.engine.Engine) -> SqlBackend:
+    """The steps' database interface on a test database (no Fernet key: these tests hold no secrets)."""
+    return SqlBackend(engine, None)

@@ -9,9 +9,9 @@ import time
 import uuid
 
 import pytest
-from mwaa_hibernate_engine.callback import TaskTokenCallback
-from mwaa_hibernate_engine.dagconf import CallbackConf, token_encryption_context
-from mwaa_hibernate_engine.task_errors import CallbackRejected, TokenUnavailable
+from mwaa_hibernate_runtime.callback import TaskTokenCallback
+from mwaa_hibernate_runtime.errors import CallbackRejected, TokenUnavailable
+from mwaa_hibernate_snapshot.runconf import CallbackConf, token_encryption_context
 
 from .hibernation_support import wait_for_execution
 
@@ -80,14 +80,14 @@ def test_success_decrypts_the_token_and_completes_the_waiting_execution(aws, cap
     masked: list[str] = []
     summary = {"snapshot_id": "20261124T190000Z", "tables": 31, "rows": 1200, "bytes": 4096, "seconds": 2.5}
 
-    with caplog.at_level(logging.DEBUG, logger="mwaa_hibernate_engine"):
+    with caplog.at_level(logging.DEBUG, logger="mwaa_hibernate_runtime"):
         _callback(aws, token, masked=masked).succeed(summary)
 
     execution = wait_for_execution(aws["sfn"], arn)
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == summary
     assert masked == [token], "the token is registered with Airflow's log masker before it is used"
-    ours = [r.getMessage() for r in caplog.records if r.name.startswith("mwaa_hibernate_engine")]
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("mwaa_hibernate_runtime")]
     assert ours and not any(token in message for message in ours)
 
 

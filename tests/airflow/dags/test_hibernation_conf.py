@@ -6,7 +6,8 @@ import base64
 import copy
 
 import pytest
-from mwaa_hibernate_engine.dagconf import (
+from mwaa_hibernate_snapshot.errors import InvalidRunConf, SnapshotError
+from mwaa_hibernate_snapshot.runconf import (
     EXPORT_DAG_ID,
     HIBERNATION_DAG_IDS,
     IMPORT_DAG_ID,
@@ -14,8 +15,6 @@ from mwaa_hibernate_engine.dagconf import (
     parse_import_conf,
     token_encryption_context,
 )
-from mwaa_hibernate_engine.errors import SnapshotError
-from mwaa_hibernate_engine.task_errors import InvalidRunConf
 
 CIPHERTEXT = base64.b64encode(b"\x01\x02kms-ciphertext-bytes").decode()
 EXPORT_CONF = {

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy
 from airflow.models import Variable
 from airflow.models.dagbag import DagBag
-from mwaa_hibernate_engine import airflow_tasks as tasks
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID
+from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID, IMPORT_DAG_ID
 
 REPO_DAGS = Path(__file__).resolve().parents[3] / "dags"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
-from mwaa_hibernate_engine.draining import busy_task_instances, wait_for_drain
-from mwaa_hibernate_engine.task_errors import DrainTimeout
+from mwaa_hibernate_runtime.draining import wait_for_drain
+from mwaa_hibernate_runtime.errors import DrainTimeout
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID
 
-from .hibernation_support import EPOCH, add_dag, add_run, add_ti
+from .hibernation_support import EPOCH, add_dag, add_run, add_ti, backend
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def busy(db_engine):
 
 
 def test_only_other_dags_running_or_queued_task_instances_count_as_busy(busy):
-    found = busy_task_instances(engine=busy)
+    found = backend(busy).busy_task_instances()
 
     assert [(b.dag_id, b.task_id, b.map_index, b.state) for b in found] == [
         ("etl", "fan_out", 3, "queued"),
@@ -52,11 +52,11 @@ def test_drain_returns_once_the_busy_task_instances_finish(busy):
             threading.Thread(target=finish_them).start()
             finished.wait(10)
 
-    report = wait_for_drain(engine=busy, timeout_seconds=60, poll_seconds=0.01, sleep=sleep)
+    report = wait_for_drain(backend=backend(busy), timeout_seconds=60, poll_seconds=0.01, sleep=sleep)
 
     assert report.initially_busy == 2
     assert len(polls) == 2
-    assert busy_task_instances(engine=busy) == []
+    assert backend(busy).busy_task_instances() == []
 
 
 def test_drain_fails_safe_with_drain_timeout_naming_what_still_runs(busy):
@@ -66,7 +66,7 @@ def test_drain_fails_safe_with_drain_timeout_naming_what_still_runs(busy):
         now[0] += seconds
 
     with pytest.raises(DrainTimeout) as caught:
-        wait_for_drain(engine=busy, timeout_seconds=120, poll_seconds=30, clock=lambda: now[0], sleep=sleep)
+        wait_for_drain(backend=backend(busy), timeout_seconds=120, poll_seconds=30, clock=lambda: now[0], sleep=sleep)
 
     message = str(caught.value)
     assert "2 task instance(s)" in message and "2.0 minutes" in message
@@ -75,7 +75,7 @@ def test_drain_fails_safe_with_drain_timeout_naming_what_still_runs(busy):
 
 
 def test_a_zero_timeout_only_checks_and_an_idle_database_passes_at_once(db_engine):
-    report = wait_for_drain(engine=db_engine, timeout_seconds=0)
+    report = wait_for_drain(backend=backend(db_engine), timeout_seconds=0)
 
     assert report.initially_busy == 0
 
@@ -84,6 +84,6 @@ def test_a_zero_timeout_with_busy_work_fails_without_waiting(busy):
     slept = []
 
     with pytest.raises(DrainTimeout):
-        wait_for_drain(engine=busy, timeout_seconds=0, sleep=slept.append)
+        wait_for_drain(backend=backend(busy), timeout_seconds=0, sleep=slept.append)
 
     assert slept == []

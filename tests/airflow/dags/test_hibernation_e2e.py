@@ -25,14 +25,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from mwaa_hibernate_engine import open_store, verify_snapshot
-from mwaa_hibernate_engine.dagconf import (
-    EXPORT_DAG_ID,
-    HIBERNATION_DAG_IDS,
-    IMPORT_DAG_ID,
-    token_encryption_context,
-)
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance, wait_until
+from mwaa_hibernate_snapshot import open_store, verify_snapshot
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID, HIBERNATION_DAG_IDS, IMPORT_DAG_ID, token_encryption_context
 
 from .hibernation_support import Moto, add_run, clone_migrated, paused_states, wait_for_execution
 

@@ -7,16 +7,11 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mwaa_hibernate_engine import open_store, read_paused_state
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID
-from mwaa_hibernate_engine.pausing import (
-    apply_paused_states,
-    pause_all_dags,
-    read_paused_states,
-    record_paused_states,
-)
+from mwaa_hibernate_runtime.pausing import apply_paused_states, pause_all_dags, record_paused_states
+from mwaa_hibernate_snapshot import open_store, read_paused_state
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID, IMPORT_DAG_ID
 
-from .hibernation_support import add_dag, paused_states
+from .hibernation_support import add_dag, backend, paused_states
 
 ORIGINAL = {
     "etl_daily": False,
@@ -41,7 +36,7 @@ def seeded(db_engine):
 def test_record_writes_every_dags_paused_state_before_anything_changes(seeded, tmp_path):
     store = open_store(tmp_path / "snap")
 
-    recorded = record_paused_states(engine=seeded, store=store)
+    recorded = record_paused_states(backend=backend(seeded), store=store)
 
     assert recorded == ORIGINAL
     assert read_paused_state(store) == ORIGINAL
@@ -50,7 +45,7 @@ def test_record_writes_every_dags_paused_state_before_anything_changes(seeded, t
 
 
 def test_pause_pauses_every_active_dag_except_the_hibernation_dags(seeded):
-    paused_now = pause_all_dags(engine=seeded)
+    paused_now = pause_all_dags(backend=backend(seeded))
 
     assert paused_now == ["a_first_active", "etl_daily", "etl_hourly"]
     after = paused_states(seeded)
@@ -61,10 +56,10 @@ def test_pause_pauses_every_active_dag_except_the_hibernation_dags(seeded):
 
 def test_record_pause_restore_brings_back_every_state_exactly(seeded, tmp_path):
     store = open_store(tmp_path / "snap")
-    record_paused_states(engine=seeded, store=store)
-    pause_all_dags(engine=seeded)
+    record_paused_states(backend=backend(seeded), store=store)
+    pause_all_dags(backend=backend(seeded))
 
-    changes = apply_paused_states(engine=seeded, record=read_paused_state(store))
+    changes = apply_paused_states(backend=backend(seeded), record=read_paused_state(store))
 
     assert paused_states(seeded) == ORIGINAL
     assert changes.unpaused == ["a_first_active", "etl_daily", "etl_hourly"]
@@ -74,10 +69,10 @@ def test_record_pause_restore_brings_back_every_state_exactly(seeded, tmp_path):
 def test_a_second_record_for_the_same_snapshot_keeps_the_first_one(seeded, tmp_path):
     """A rerun after a crash must not record the paused states the first attempt left behind."""
     store = open_store(tmp_path / "snap")
-    record_paused_states(engine=seeded, store=store)
-    pause_all_dags(engine=seeded)
+    record_paused_states(backend=backend(seeded), store=store)
+    pause_all_dags(backend=backend(seeded))
 
-    again = record_paused_states(engine=seeded, store=store)
+    again = record_paused_states(backend=backend(seeded), store=store)
 
     assert again == ORIGINAL
     assert read_paused_state(store) == ORIGINAL
@@ -86,7 +81,7 @@ def test_a_second_record_for_the_same_snapshot_keeps_the_first_one(seeded, tmp_p
 def test_restore_never_touches_the_hibernation_dags_and_reports_dags_that_are_gone(seeded):
     record = {**ORIGINAL, EXPORT_DAG_ID: True, IMPORT_DAG_ID: False, "deleted_since": False}
 
-    changes = apply_paused_states(engine=seeded, record=record)
+    changes = apply_paused_states(backend=backend(seeded), record=record)
 
     after = paused_states(seeded)
     assert (after[EXPORT_DAG_ID], after[IMPORT_DAG_ID]) == (False, True)
@@ -98,7 +93,7 @@ def test_dags_that_appeared_after_the_record_keep_their_state(seeded):
     with seeded.begin() as conn:
         add_dag(conn, "new_since_record", paused=True)
 
-    apply_paused_states(engine=seeded, record=ORIGINAL)
+    apply_paused_states(backend=backend(seeded), record=ORIGINAL)
 
     assert paused_states(seeded)["new_since_record"] is True
 
@@ -115,10 +110,10 @@ def test_any_mix_of_paused_and_active_dags_round_trips_exactly(db_engine, origin
         conn.exec_driver_sql("DELETE FROM dag")
         for dag_id, paused in original.items():
             add_dag(conn, dag_id, paused=paused)
-    recorded = read_paused_states(engine=db_engine)
+    recorded = backend(db_engine).dag_paused_states()
 
-    pause_all_dags(engine=db_engine)
+    pause_all_dags(backend=backend(db_engine))
     assert all(paused_states(db_engine).values())
-    apply_paused_states(engine=db_engine, record=json.loads(json.dumps(recorded)))
+    apply_paused_states(backend=backend(db_engine), record=json.loads(json.dumps(recorded)))
 
     assert paused_states(db_engine) == original

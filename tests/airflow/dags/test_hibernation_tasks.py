@@ -20,9 +20,9 @@ from typing import Any
 import airflow.utils.log.secrets_masker  # noqa: F401 - see below
 import pytest
 import sqlalchemy as sa
-from mwaa_hibernate_engine import airflow_tasks as tasks
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID, IMPORT_DAG_ID, token_encryption_context
-from mwaa_hibernate_engine.task_errors import CallbackRejected, DrainTimeout
+from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_runtime.errors import CallbackRejected, DrainTimeout
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID, IMPORT_DAG_ID, token_encryption_context
 
 from .hibernation_support import EPOCH, add_dag, add_run, add_ti, clone_migrated, paused_states, wait_for_execution
 
@@ -160,7 +160,7 @@ def test_a_success_callback_the_state_machine_refuses_restores_every_paused_stat
 
     with pytest.raises(CallbackRejected):
         run.step(tasks.REPORT_SUCCESS, tasks.report_export_success)
-    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_engine"):
+    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_runtime"):
         run.step(tasks.RESTORE_AFTER_FAILURE, tasks.restore_paused_states_and_report_failure)
 
     assert paused_states(environment) == ORIGINAL
@@ -196,7 +196,7 @@ def test_a_step_killed_without_a_word_still_gets_its_dags_restored_and_reported(
     run.step(tasks.PAUSE_DAGS, tasks.pause_dags)
     run.dag_run.failed.append(tasks.DRAIN_RUNNING_WORK)  # its worker died: no XCom, just a failed state
 
-    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_engine"):
+    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_runtime"):
         run.step(tasks.RESTORE_AFTER_FAILURE, tasks.restore_paused_states_and_report_failure)
 
     execution = wait_for_execution(aws["sfn"], arn)
@@ -210,7 +210,7 @@ def test_an_invalid_conf_fails_before_touching_anything_and_the_handler_copes(en
 
     with pytest.raises(Exception, match="missing kms_key_id"):
         run.step(tasks.RECORD_PAUSED_STATES, tasks.record_paused_states)
-    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_engine"):
+    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_runtime"):
         run.step(tasks.RESTORE_AFTER_FAILURE, tasks.restore_paused_states_and_report_failure)
 
     assert paused_states(environment) == ORIGINAL
@@ -227,7 +227,7 @@ def test_an_import_of_a_missing_snapshot_is_rejected_and_leaves_the_dags_paused(
 
     with pytest.raises(Exception, match="manifest"):
         run.step(tasks.RESTORE_SNAPSHOT, tasks.restore_snapshot)
-    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_engine"):
+    with caplog.at_level(logging.INFO, logger="mwaa_hibernate_runtime"):
         run.step(tasks.REPORT_FAILURE, tasks.report_import_failure)
 
     execution = wait_for_execution(aws["sfn"], arn)

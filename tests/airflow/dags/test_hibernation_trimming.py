@@ -7,8 +7,8 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from mwaa_hibernate_engine.dagconf import EXPORT_DAG_ID
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
+from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID
 
 from .hibernation_support import add_dag, add_run, add_ti
 
@@ -47,8 +47,8 @@ def history(db_engine, airflow_bin, tmp_path):
 
 def _trim(instance: AirflowInstance, retention_days: int) -> dict:
     out = instance.python(
-        "import json; from mwaa_hibernate_engine.trimming import trim_history; "
-        f"r = trim_history(retention_days={retention_days}); "
+        "import json; from airflow import settings; from mwaa_hibernate_runtime.backend import SqlBackend; "
+        f"r = SqlBackend(settings.engine, None).trim_history({retention_days}); "
         "print('REPORT' + json.dumps({'cutoff': r.cutoff and r.cutoff.isoformat(), 'deleted': r.deleted}))"
     )
     line = next(x for x in out.stdout.splitlines() if x.startswith("REPORT"))

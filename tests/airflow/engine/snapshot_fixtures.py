@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mwaa_hibernate_engine as engine_api
-from mwaa_hibernate_engine import KeyFileCipher, Manifest, open_store, write_paused_state
+from mwaa_hibernate_snapshot import KeyFileCipher, Manifest, open_store, write_paused_state
 from sqlalchemy import create_engine
 
 # An unfinished run of the export DAG (the one doing the export) and a finished earlier one.

@@ -14,17 +14,14 @@ from pathlib import Path
 import mwaa_hibernate_engine as api
 import pytest
 from conftest import all_table_rows, query
-from mwaa_hibernate_engine import (
+from mwaa_hibernate_engine import ExportFailed, RestoreConflict, RevisionMismatch, UnclassifiedTable
+from mwaa_hibernate_snapshot import (
     ChecksumMismatch,
     CipherMismatch,
-    ExportFailed,
     FileMissing,
     ManifestMissing,
     NoEncryption,
-    RestoreConflict,
-    RevisionMismatch,
     SnapshotInvalid,
-    UnclassifiedTable,
     open_store,
     verify_snapshot,
 )
@@ -174,13 +171,14 @@ def test_restore_killed_halfway_imports_nothing(good_snapshot, target):
         import os, signal
         from sqlalchemy import create_engine
         import mwaa_hibernate_engine as api
+        import mwaa_hibernate_snapshot as snapshot_api
 
         def progress(phase, table, rows):
             if phase == "insert" and table == "dag_run":  # rows are already in the live tables by now
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        api.restore_snapshot(engine=create_engine({target.db_url!r}), store=api.open_store({str(uri)!r}),
-                             cipher=api.NoEncryption(), target_fernet=None, progress=progress)
+        api.restore_snapshot(engine=create_engine({target.db_url!r}), store=snapshot_api.open_store({str(uri)!r}),
+                             cipher=snapshot_api.NoEncryption(), target_fernet=None, progress=progress)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import SEED_DAGS, SEED_UNPAUSED, hostile_strings, paused_states, query, table_rows
-from mwaa_hibernate_engine import load_manifest, open_store, verify_snapshot
+from mwaa_hibernate_snapshot import load_manifest, open_store, verify_snapshot
 from restore_checks import assert_copied_tables_identical, assert_merged_tables, capture, schema_of
 from snapshot_fixtures import (
     FINISHED_RUN_ID,

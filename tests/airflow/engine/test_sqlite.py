@@ -17,22 +17,16 @@ import shutil
 from pathlib import Path
 
 import mwaa_hibernate_engine as api
+import mwaa_hibernate_snapshot as snapshot_api
 import psycopg2
 import pytest
 from conftest import SEED_DAGS, SEED_UNPAUSED, all_table_rows, hostile_strings, paused_states, query, table_rows
-from mwaa_hibernate_engine import (
-    ChecksumMismatch,
-    NoEncryption,
-    RestoreConflict,
-    RevisionMismatch,
-    UnclassifiedTable,
-    load_manifest,
-    open_store,
-)
+from mwaa_hibernate_engine import RestoreConflict, RevisionMismatch, UnclassifiedTable
 from mwaa_hibernate_engine.classification import Kind
 from mwaa_hibernate_engine.csvcodec import decode_rows
+from mwaa_hibernate_engine.dialects.base import CANONICAL_SETTINGS
 from mwaa_hibernate_engine.pgtext import converters, render_datetime, render_float, store_datetime
-from mwaa_hibernate_engine.transport import CANONICAL_SETTINGS
+from mwaa_hibernate_snapshot import ChecksumMismatch, NoEncryption, load_manifest, open_store
 from restore_checks import assert_copied_tables_identical, assert_merged_tables, capture, schema_of
 from snapshot_fixtures import (
     INFLIGHT_RUN_ID,
@@ -202,7 +196,7 @@ def test_sqlite_describes_the_same_schema_as_postgresql(pg_source, lite_source):
 
 def test_sqlite_export_writes_a_complete_manifest(lite_snapshot):
     uri, _, manifest, _ = lite_snapshot
-    assert api.verify_snapshot(open_store(uri)) == manifest == load_manifest(open_store(uri))
+    assert snapshot_api.verify_snapshot(open_store(uri)) == manifest == load_manifest(open_store(uri))
     assert manifest.dialect == "sqlite" and manifest.alembic_revision and manifest.paused_state
     tables = {f.table for f in manifest.files}
     assert {"dag_run", "task_instance", "xcom", "variable", "connection", "dag", "job", "log"} <= tables
@@ -377,7 +371,7 @@ def test_unclassified_table_stops_a_sqlite_export(lite_empty, tmp_path):
 
 
 def test_cli_exports_and_restores_sqlite(lite_source, make_airflow, tmp_path):
-    from mwaa_hibernate.cli import app
+    from mwaa_hibernate_cli import app
     from typer.testing import CliRunner
 
     source, _ = lite_source

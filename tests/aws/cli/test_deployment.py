@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from mwaa_hibernate.cli.deployment import OUTPUTS, SCHEDULE_GROUP, AwsSession, find_deployment
-from mwaa_hibernate.cli.errors import CliError
-from mwaa_hibernate.cli.exits import EXIT_AWS_ACCESS, EXIT_NOT_FOUND, EXIT_USAGE
+from mwaa_hibernate_cli.deployment import OUTPUTS, SCHEDULE_GROUP, AwsSession, find_deployment
+from mwaa_hibernate_cli.errors import CliError
+from mwaa_hibernate_cli.exits import EXIT_AWS_ACCESS, EXIT_NOT_FOUND, EXIT_USAGE
 from mwaa_hibernate_sandbox.template import SamTemplate
 
 

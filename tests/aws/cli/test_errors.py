@@ -13,9 +13,9 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 from botocore.stub import Stubber
-from mwaa_hibernate.cli.deployment import AwsSession
-from mwaa_hibernate.cli.errors import from_aws
-from mwaa_hibernate.cli.exits import EXIT_AWS_ACCESS, EXIT_AWS_UNAVAILABLE, EXIT_UNEXPECTED
+from mwaa_hibernate_cli.deployment import AwsSession
+from mwaa_hibernate_cli.errors import from_aws
+from mwaa_hibernate_cli.exits import EXIT_AWS_ACCESS, EXIT_AWS_UNAVAILABLE, EXIT_UNEXPECTED
 
 
 def _failing_call(service: str, operation: str, code: str, message: str, **params: Any) -> ClientError:

@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 from mwaa_hibernate import layout, snapshots
-from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.exits import EXIT_AWS_ACCESS, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
-from mwaa_hibernate_engine import open_store
-from mwaa_hibernate_engine.manifest import FileEntry, Manifest, table_path
+from mwaa_hibernate_cli import app
+from mwaa_hibernate_cli.exits import EXIT_AWS_ACCESS, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from mwaa_hibernate_snapshot import open_store
+from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
 from typer.testing import CliRunner
 
 STACK, ENVIRONMENT = "ops-snapshots", "snap-env"
@@ -125,10 +125,12 @@ def test_a_missing_bucket_and_a_denied_one_are_explained(bucket, monkeypatch) ->
 
         return call
 
-    monkeypatch.setattr("mwaa_hibernate.catalog.snapshots.list_snapshot_ids", refuse("NoSuchBucket", "gone"))
+    monkeypatch.setattr("mwaa_hibernate_cli.catalog.snapshots.list_snapshot_ids", refuse("NoSuchBucket", "gone"))
     missing = run("snapshots", "list")
     assert missing.exit_code == EXIT_NOT_FOUND and f"bucket {name}" in missing.stderr
 
-    monkeypatch.setattr("mwaa_hibernate.catalog.snapshots.list_snapshot_ids", refuse("AccessDenied", "Access Denied"))
+    monkeypatch.setattr(
+        "mwaa_hibernate_cli.catalog.snapshots.list_snapshot_ids", refuse("AccessDenied", "Access Denied")
+    )
     denied = run("snapshots", "list")
     assert denied.exit_code == EXIT_AWS_ACCESS and "Access denied" in denied.stderr

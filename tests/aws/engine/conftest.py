@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
-from mwaa_hibernate_engine.manifest import MANIFEST_NAME, FileEntry, Manifest, table_path
-from mwaa_hibernate_engine.store import SnapshotStore
+from mwaa_hibernate_snapshot.manifest import MANIFEST_NAME, FileEntry, Manifest, table_path
+from mwaa_hibernate_snapshot.store import SnapshotStore
 
 BUCKET = "snapshots-bucket"
 

@@ -6,7 +6,7 @@ import base64
 
 import boto3
 import pytest
-from mwaa_hibernate_engine import CipherError, CipherMismatch, KeyFileCipher, KmsCipher, NoEncryption
+from mwaa_hibernate_snapshot import CipherError, CipherMismatch, KeyFileCipher, KmsCipher, NoEncryption
 
 SECRET = 'p@ss,w"ord\nwith é 漢 and a very long tail ' + "x" * 5000
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from conftest import BUCKET, write_snapshot
-from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE
-from mwaa_hibernate_engine import open_store
+from mwaa_hibernate_cli import app
+from mwaa_hibernate_cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from mwaa_hibernate_snapshot import open_store
 from typer.testing import CliRunner
 
 runner = CliRunner()

@@ -14,7 +14,7 @@ from mwaa_hibernate_engine import UnclassifiedTable
 from mwaa_hibernate_engine.classification import TABLES, Kind, not_restored, policy_for
 from mwaa_hibernate_engine.csvcodec import encode_row
 from mwaa_hibernate_engine.gzipstream import BLOCK_BYTES, DEFLATE, GzipWriter
-from mwaa_hibernate_engine.store import open_store
+from mwaa_hibernate_snapshot.store import open_store
 
 
 def test_codec_keeps_null_apart_from_empty_and_quotes_everything_else():

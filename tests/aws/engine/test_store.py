@@ -7,8 +7,8 @@ import os
 
 import pytest
 from conftest import BUCKET
-from mwaa_hibernate_engine import StoreError, open_store
-from mwaa_hibernate_engine.store import PART_SIZE, LocalStore, S3Store
+from mwaa_hibernate_snapshot import StoreError, open_store
+from mwaa_hibernate_snapshot.store import PART_SIZE, LocalStore, S3Store
 
 
 def _parts_recorder(client) -> list[int]:

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 from conftest import BUCKET, sha256, write_snapshot
-from mwaa_hibernate_engine import (
+from mwaa_hibernate_snapshot import (
     ChecksumMismatch,
     FileMissing,
     Manifest,
@@ -83,8 +83,8 @@ def test_verification_needs_neither_sqlalchemy_nor_cryptography(tmp_path):
         import sys
         for name in ("sqlalchemy", "psycopg2", "cryptography", "airflow"):
             sys.modules[name] = None  # any import of these now fails
-        import mwaa_hibernate_engine as api
-        print(api.verify_snapshot(api.open_store({str(tmp_path)!r})).snapshot_id)
+        import mwaa_hibernate_snapshot as snapshot_api
+        print(snapshot_api.verify_snapshot(snapshot_api.open_store({str(tmp_path)!r})).snapshot_id)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "20261124T190000Z"

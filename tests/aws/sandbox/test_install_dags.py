@@ -15,10 +15,9 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from mwaa_hibernate import dag_install
-from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.exits import EXIT_OK
 from mwaa_hibernate.exceptions import DagImportFailed, DagParseTimeout
+from mwaa_hibernate_cli import app, dag_install
+from mwaa_hibernate_cli.exits import EXIT_OK
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, mwaa_client
 from mwaa_hibernate_sandbox.mwaa_standin.client import install_forwarding
 from mwaa_hibernate_sandbox.postgres import free_port
@@ -72,7 +71,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]
 def _dags_folder(tmp_path: Path, export_source: str) -> Path:
     """A copy of the project's DAG files with the export DAG's file replaced."""
     folder = tmp_path / "dags"
-    shutil.copytree(dag_install.dags_source(), folder, ignore=shutil.ignore_patterns("mwaa_hibernate_engine"))
+    packages = [package.__name__ for package in dag_install.PACKAGES]
+    shutil.copytree(dag_install.dags_source(), folder, ignore=shutil.ignore_patterns(*packages))
     (folder / "mwaa_hibernate_export.py").write_text(export_source)
     return folder
 
@@ -110,7 +110,7 @@ def test_the_command_lists_then_installs_and_the_environment_parses_them(world) 
     assert installed["uploads"] == planned["uploads"] and planned["dry_run"] and not installed["dry_run"]
     keys = {o["Key"] for o in world.s3.list_objects_v2(Bucket=DAG_BUCKET, Prefix="dags/")["Contents"]}
     assert {u["key"] for u in planned["uploads"]} <= keys
-    assert {"dags/.airflowignore", "dags/mwaa_hibernate_export.py", "dags/mwaa_hibernate_engine/verify.py"} <= keys
+    assert {"dags/.airflowignore", "dags/mwaa_hibernate_export.py", "dags/mwaa_hibernate_snapshot/verify.py"} <= keys
 
 
 def test_an_import_error_comes_back_with_airflows_text(world, tmp_path) -> None:

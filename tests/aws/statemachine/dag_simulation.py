@@ -20,7 +20,8 @@ from typing import Any
 
 import boto3
 from mwaa_double import DagRun, MwaaDouble
-from mwaa_hibernate_engine import (
+from mwaa_hibernate_runtime.callback import TaskTokenCallback
+from mwaa_hibernate_snapshot import (
     HIBERNATION_DAG_IDS,
     MANIFEST_NAME,
     PAUSED_STATE_NAME,
@@ -31,9 +32,8 @@ from mwaa_hibernate_engine import (
     verify_snapshot,
     write_paused_state,
 )
-from mwaa_hibernate_engine.callback import TaskTokenCallback
-from mwaa_hibernate_engine.dagconf import EXPORT_FAILED, IMPORT_FAILED, parse_export_conf, parse_import_conf
-from mwaa_hibernate_engine.manifest import FileEntry, table_path
+from mwaa_hibernate_snapshot.manifest import FileEntry, table_path
+from mwaa_hibernate_snapshot.runconf import EXPORT_FAILED, IMPORT_FAILED, parse_export_conf, parse_import_conf
 
 # One small table is enough: the state machines only see the manifest, sizes and checksums.
 TABLE = "dag_run"

@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 import pytest
-from mwaa_hibernate.cli import app
-from mwaa_hibernate.cli.exits import (
+from mwaa_hibernate_cli import app
+from mwaa_hibernate_cli.exits import (
     EXIT_ALREADY_RUNNING,
     EXIT_AWS_ACCESS,
     EXIT_EXECUTION_FAILED,
@@ -195,7 +195,7 @@ def test_a_second_run_is_refused_while_one_is_running(world: World) -> None:
 
 
 def test_ctrl_c_while_waiting_leaves_the_execution_running(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mwaa_hibernate.cli import run
+    from mwaa_hibernate_cli import run
 
     world.mwaa.on_trigger(EXPORT_DAG, world.dags.export("silent"))
     waits = threading.Event()

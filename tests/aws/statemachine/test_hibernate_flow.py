@@ -12,7 +12,7 @@ import json
 import pytest
 from dag_simulation import write_snapshot
 from mwaa_double import OUTPUT_ONLY_FIELDS
-from mwaa_hibernate_engine import open_store, write_paused_state
+from mwaa_hibernate_snapshot import open_store, write_paused_state
 from world import ENVIRONMENT, EXPORT_DAG, USER_DAGS, World
 
 REFUSED = "Alert that hibernation was refused"

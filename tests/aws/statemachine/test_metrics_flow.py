@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from dag_simulation import EXPORT_SECONDS, write_snapshot
 from mwaa_hibernate import metrics
-from mwaa_hibernate_engine import Manifest, open_store, write_paused_state
 from mwaa_hibernate_sandbox.template import SamTemplate
+from mwaa_hibernate_snapshot import Manifest, open_store, write_paused_state
 from world import ENVIRONMENT, EXPORT_DAG, USER_DAGS, World
 
 PREVIOUS_ID = "20261101T190000Z"

@@ -39,15 +39,19 @@ def _pinned_boto3(template: SamTemplate) -> str:
     return match.group(1)
 
 
-def test_built_layer_carries_the_package_the_engine_and_the_pinned_boto3(
+def test_built_layer_carries_the_package_the_snapshot_format_and_the_pinned_boto3(
     template: SamTemplate, sam_build: Path
 ) -> None:
     layer = sam_build / template.single("AWS::Serverless::LayerVersion") / "python"
     assert (layer / "mwaa_hibernate" / "__init__.py").is_file()
-    engine = layer / "mwaa_hibernate_engine"
-    # In the source tree this is a symlink to dags/mwaa_hibernate_engine: the zip must hold real files.
-    assert engine.is_dir() and not engine.is_symlink(), "the engine must be copied into the layer, not linked"
-    assert (engine / "manifest.py").is_file() and (engine / "verify.py").is_file()
+    snapshot = layer / "mwaa_hibernate_snapshot"
+    # In the source tree this is a symlink to dags/mwaa_hibernate_snapshot: the zip must hold real files.
+    assert snapshot.is_dir() and not snapshot.is_symlink(), "the format must be copied into the layer, not linked"
+    assert (snapshot / "manifest.py").is_file() and (snapshot / "verify.py").is_file()
+    # The functions need the format only: not the database engine, the Airflow runtime or the operator command.
+    for absent in ("mwaa_hibernate_engine", "mwaa_hibernate_runtime", "mwaa_hibernate_cli"):
+        assert not (layer / absent).exists(), f"{absent} has no place in the Lambda layer"
+    assert not (layer / "mwaa_hibernate" / "cli").exists()
     version = _pinned_boto3(template)
     assert (layer / f"boto3-{version}.dist-info").is_dir(), f"boto3 {version} is not in the built layer"
     assert (layer / "boto3" / "__init__.py").is_file()

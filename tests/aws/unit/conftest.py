@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.validate import ParamValidator
 from moto import mock_aws
 from mwaa_hibernate import layout, settings
-from mwaa_hibernate_engine import open_store
-from mwaa_hibernate_engine.manifest import FileEntry, Manifest, table_path
+from mwaa_hibernate_snapshot import open_store
+from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
 
 REPO = Path(__file__).resolve().parents[3]
 EVENTS = REPO / "events"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from mwaa_hibernate import catalog, layout, snapshots
+from mwaa_hibernate import layout, snapshots
 from mwaa_hibernate.exceptions import SnapshotNotFound
+from mwaa_hibernate_cli import catalog
 
 from .conftest import ENVIRONMENT, write_snapshot
 

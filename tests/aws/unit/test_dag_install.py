@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mwaa_hibernate import dag_install
 from mwaa_hibernate.exceptions import (
     DagImportFailed,
     DagParseTimeout,
@@ -16,6 +15,7 @@ from mwaa_hibernate.exceptions import (
     EnvironmentNotFound,
     UnsupportedAirflowVersion,
 )
+from mwaa_hibernate_cli import dag_install
 
 from .conftest import ENVIRONMENT, saved_environment
 
@@ -39,9 +39,17 @@ def test_the_files_are_the_two_dags_and_the_engine_package_without_byte_code() -
     files = [f.relative for f in dag_install.files_to_install()]
 
     assert files[:2] == ["mwaa_hibernate_export.py", "mwaa_hibernate_import.py"]
-    assert "mwaa_hibernate_engine/__init__.py" in files and "mwaa_hibernate_engine/verify.py" in files
+    assert {
+        "mwaa_hibernate_engine/__init__.py",
+        "mwaa_hibernate_snapshot/verify.py",
+        "mwaa_hibernate_runtime/tasks.py",
+    } <= set(files)
     assert all(not f.endswith(".pyc") and "__pycache__" not in f for f in files)
-    assert dag_install.required_ignore_lines() == ["mwaa_hibernate_engine/"]
+    assert dag_install.required_ignore_lines() == [
+        "mwaa_hibernate_snapshot/",
+        "mwaa_hibernate_engine/",
+        "mwaa_hibernate_runtime/",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +88,7 @@ def test_install_uploads_under_the_dag_folder_merges_airflowignore_and_drops_sta
     assert "dags/mwaa_hibernate_engine/retired.py" not in keys
     assert written[-2:] == ["dags/mwaa_hibernate_export.py", "dags/mwaa_hibernate_import.py"]  # DAGs last
     ignore = aws.s3.get_object(Bucket=DAG_BUCKET, Key="dags/.airflowignore")["Body"].read().decode()
-    assert ignore.startswith("scratch/\n") and ignore.endswith("mwaa_hibernate_engine/\n")
+    assert ignore.startswith("scratch/\n") and ignore.endswith("mwaa_hibernate_runtime/\n")
     assert dag_install.plan_install(environment=ENVIRONMENT).airflowignore == "unchanged"
 
 

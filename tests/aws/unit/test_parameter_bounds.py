@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfnlint.decode import cfn_yaml
-from mwaa_hibernate_engine import dagconf
+from mwaa_hibernate_snapshot import runconf as dagconf
 
 from .conftest import REPO
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 from mwaa_hibernate import trigger
 from mwaa_hibernate.exceptions import DagNotFound, EnvironmentNeedsUpdate, RestApiCallFailed
-from mwaa_hibernate_engine import dagconf
+from mwaa_hibernate_snapshot import runconf as dagconf
 
 from .conftest import ENVIRONMENT, REGION, SNAPSHOT_ID, client_error, saved_environment
 

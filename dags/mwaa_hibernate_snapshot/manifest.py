@@ -1,0 +1,134 @@
+"""The snapshot's self-description: `manifest.json`, written last, and the names of every file beside it.
+
+A snapshot folder holds `tables/<table>.csv.gz` (one per copied or merged table, PostgreSQL CSV with a
+header, gzip), the optional `dag_paused_state.json` written by the export DAG, and `manifest.json`.
+The manifest's presence means "complete": it is written only after every other file is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mwaa_hibernate_snapshot.errors import ManifestCorrupt
+
+MANIFEST_NAME = "manifest.json"
+PAUSED_STATE_NAME = "dag_paused_state.json"
+TABLES_PREFIX = "tables/"
+TABLE_SUFFIX = ".csv.gz"
+FORMAT_NAME = "mwaa-hibernate-snapshot"
+# Bump when a reader of the previous version would misread a new snapshot.
+FORMAT_VERSION = 1
+
+
+def table_path(table: str) -> str:
+    return f"{TABLES_PREFIX}{table}{TABLE_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One stored object: `bytes` and `sha256` are of the object as stored (gzip), `rows` of the CSV inside."""
+
+    path: str
+    bytes: int
+    sha256: str
+    table: str | None = None
+    kind: str | None = None
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["columns"] = list(self.columns)
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a snapshot holds and where it came from. Built by export, read by verify and restore."""
+
+    snapshot_id: str
+    created_at: str
+    dialect: str
+    alembic_revision: str | None
+    airflow_version: str | None
+    encryption: dict[str, Any]
+    files: tuple[FileEntry, ...]
+    excluded_dag_ids: tuple[str, ...] = ()
+    paused_state: FileEntry | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows or 0 for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def file_for(self, table: str) -> FileEntry | None:
+        return next((f for f in self.files if f.table == table), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "snapshot_id": self.snapshot_id,
+            "created_at": self.created_at,
+            "dialect": self.dialect,
+            "alembic_revision": self.alembic_revision,
+            "airflow_version": self.airflow_version,
+            "encryption": self.encryption,
+            "excluded_dag_ids": list(self.excluded_dag_ids),
+            "paused_state": self.paused_state.to_json() if self.paused_state else None,
+            "files": [f.to_json() for f in self.files],
+            "timings": self.timings,
+        }
+
+    def dumps(self) -> bytes:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False).encode()
+
+    @classmethod
+    def loads(cls, data: bytes, *, where: str = "manifest.json") -> Manifest:
+        try:
+            doc = json.loads(data)
+            if doc.get("format") != FORMAT_NAME:
+                found = doc.get("format")
+                raise ManifestCorrupt(f"{where} is not an mwaa-hibernate snapshot manifest (format={found!r})")
+            if doc.get("format_version") != FORMAT_VERSION:
+                raise ManifestCorrupt(
+                    f"{where} has format version {doc.get('format_version')}; this engine reads version "
+                    f"{FORMAT_VERSION}: use the mwaa-hibernate release that wrote the snapshot"
+                )
+            paused = doc.get("paused_state")
+            return cls(
+                snapshot_id=doc["snapshot_id"],
+                created_at=doc["created_at"],
+                dialect=doc["dialect"],
+                alembic_revision=doc.get("alembic_revision"),
+                airflow_version=doc.get("airflow_version"),
+                encryption=dict(doc["encryption"]),
+                files=tuple(_entry(f) for f in doc["files"]),
+                excluded_dag_ids=tuple(doc.get("excluded_dag_ids", ())),
+                paused_state=_entry(paused) if paused else None,
+                timings=dict(doc.get("timings", {})),
+                format_version=doc["format_version"],
+            )
+        except ManifestCorrupt:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ManifestCorrupt(f"{where} is unreadable ({exc!r}): the snapshot cannot be used") from exc
+
+
+def _entry(doc: dict[str, Any]) -> FileEntry:
+    return FileEntry(
+        path=doc["path"],
+        bytes=int(doc["bytes"]),
+        sha256=doc["sha256"],
+        table=doc.get("table"),
+        kind=doc.get("kind"),
+        rows=doc.get("rows"),
+        columns=tuple(doc.get("columns", ())),
+    )
