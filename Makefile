@@ -25,7 +25,7 @@ help:
 	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
 	@echo "make test   run every test (lint, template, state machines, handlers, engine on each Airflow, end to end)"
 	@echo "make build  sam build with the SAM CLI from .venvs/sam (then: sam deploy --guided)"
-	@echo "make bench  measure export and restore throughput and memory (see README)"
+	@echo "make bench  measure export and restore throughput and memory (see docs/performance.md)"
 
 $(UV):
 	python3 -m venv $(VENVS)/uv

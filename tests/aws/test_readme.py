@@ -1,5 +1,5 @@
-"""The README and the docs/ pages: generated sections match their sources, and the architecture picture
-matches its source."""
+"""The README and the docs/ pages: generated sections match their sources, every relative link resolves,
+and the architecture picture matches its source."""
 
 from __future__ import annotations
 
@@ -70,6 +70,63 @@ def test_the_parameters_section_lists_every_template_parameter_in_template_order
     section = text.split("<!-- BEGIN parameters -->")[1].split("<!-- END parameters -->")[0]
     listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
     assert listed == list(template["Parameters"])
+
+
+# ----- links ----------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$", re.M)
+
+
+def _markdown_pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _prose(text: str) -> str:
+    """The text without fenced code blocks and inline code, where link syntax is not a link."""
+    return _INLINE_CODE.sub("", _FENCE.sub("", text))
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped except - and _, spaces to hyphens."""
+    anchors: set[str] = set()
+    for heading in _HEADING.findall(_FENCE.sub("", path.read_text())):
+        text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        anchor, n = slug, 1
+        while anchor in anchors:
+            anchor, n = f"{slug}-{n}", n + 1
+        anchors.add(anchor)
+    return anchors
+
+
+def _relative_links() -> list[tuple[Path, str]]:
+    links = []
+    for page in _markdown_pages():
+        for target in _LINK.findall(_prose(page.read_text())):
+            if not re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto: are not checked
+                links.append((page, target))
+    return links
+
+
+def test_the_docs_have_relative_links_to_check() -> None:
+    assert len(_relative_links()) > 20
+
+
+@pytest.mark.parametrize(
+    ("page", "target"), _relative_links(), ids=lambda v: v.relative_to(ROOT).as_posix() if isinstance(v, Path) else v
+)
+def test_every_relative_link_resolves(page: Path, target: str) -> None:
+    path_part, _, anchor = target.partition("#")
+    resolved = (page.parent / path_part).resolve() if path_part else page
+    assert resolved.exists(), f"{page.relative_to(ROOT)} links to {target}: {path_part} does not exist"
+    if anchor:
+        assert resolved.suffix == ".md", f"{page.relative_to(ROOT)} links to an anchor in a non-Markdown file"
+        assert anchor in _anchors(resolved), (
+            f"{page.relative_to(ROOT)} links to {target}: no heading makes #{anchor} in {resolved.relative_to(ROOT)}"
+        )
 
 
 def test_architecture_picture_was_rendered_from_the_current_source() -> None:
