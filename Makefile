@@ -19,13 +19,15 @@ export AWS_XRAY_SDK_ENABLED := false
 export POWERTOOLS_TRACE_DISABLED := true
 export UV_LINK_MODE := copy
 
-.PHONY: help env demo test lint build validate bench diagram clean
+.PHONY: help env demo invoke test lint build validate bench diagram clean
 
 help:
 	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
 	@echo "make test   run every test (lint, template, state machines, handlers, engine on each Airflow, end to end)"
 	@echo "make build  sam build with the SAM CLI from .venvs/sam (then: sam deploy --guided)"
-	@echo "make bench  measure export and restore throughput and memory (see README)"
+	@echo "make bench  measure export and restore throughput and memory (see docs/performance.md)"
+	@echo "make invoke FUNCTION=<LogicalId or handler> EVENT=events/<file>.json   one function against the sandbox"
+	@echo "            that \`make demo DEMO_ARGS=--keep\` leaves running (no Docker; see docs/development.md)"
 
 $(UV):
 	python3 -m venv $(VENVS)/uv
@@ -80,6 +82,13 @@ validate: $(SAM)/.ready
 
 demo: env
 	$(DEV)/bin/python -m mwaa_hibernate_sandbox.demo $(DEMO_ARGS)
+
+# One Lambda handler, in-process, with the environment variables the template gives it, against the sandbox
+# `make demo DEMO_ARGS=--keep` leaves running; prints the handler's result as JSON. FUNCTION may be left out
+# when the event file is named after the handler (events/<handler>[.<variant>].json).
+invoke: $(DEV)/.done
+	@test -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId or handler> EVENT=events/<file>.json [INVOKE_ARGS='--set key=value']"; exit 2; }
+	@$(DEV)/bin/python -m mwaa_hibernate_sandbox.invoke $(if $(FUNCTION),--function $(FUNCTION)) $(EVENT) $(INVOKE_ARGS)
 
 bench: env
 	$(VENVS)/airflow-$(lastword $(AIRFLOW_VERSIONS))/bin/python bench/snapshot_bench.py $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""Benchmark of the snapshot engine against PostgreSQL's own COPY (not a test; figures go into the README).
+"""Benchmark of the snapshot engine against PostgreSQL's own COPY (not a test; figures go into docs/performance.md).
 
 Fills a database migrated by real Airflow with N task instances (with their DAG runs, XComs and audit
 log lines), then measures rows per second and peak memory (RSS) of:

@@ -12,8 +12,8 @@ Three kinds:
 
 A table of the live schema that is in none of these lists stops export and restore with
 `UnclassifiedTable`: a new Airflow version must be looked at by a person before we copy it.
-The README's "What is not restored" section lists the `owned` tables with these reasons
-(`not_restored()` gives them as a list).
+docs/snapshot-format.md ("What is restored, merged, and deliberately not restored") lists every table with
+its reason, generated from TABLES (`not_restored()` gives the owned ones as a list).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ except ImportError:  # optional: zlib writes the same format
 BLOCK_BYTES = 1024 * 1024
 QUEUE_DEPTH = 4
 # gzip level 1: about as fast as no compression at all and 6-16x smaller for Airflow's tables
-# (tooling-airflow.md, section 5); higher levels cost CPU the worker needs and gain little. ISA-L's
+# (docs/performance.md, "Baseline measurements"); higher levels cost CPU the worker needs and gain little. ISA-L's
 # level 1 (of 0-3) compresses as well as zlib's.
 GZIP_LEVEL = 1
 # The deflate implementation: a module with zlib's `compressobj` and constants.

@@ -64,7 +64,7 @@ MARKER_EVENT = "mwaa-hibernate restore"
 MARKER_OWNER = "mwaa-hibernate"
 # A copied table with at least this many rows is inserted with its secondary indexes and foreign keys
 # dropped, then rebuilt in one pass each: maintaining 8 indexes and an FK trigger row by row is what
-# limits plain COPY FROM to ~38k rows/s on task_instance (tooling-airflow.md, section 5).
+# limits plain COPY FROM to ~38k rows/s on task_instance (docs/performance.md, "Baseline measurements").
 BULK_ROWS = 10_000
 # The bulk path holds ACCESS EXCLUSIVE locks on those tables until commit. In a live environment the
 # scheduler and the restoring task's own heartbeat read task_instance, so they wait for the commit; a

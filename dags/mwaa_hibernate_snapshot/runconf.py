@@ -22,8 +22,8 @@ IMPORT_DAG_ID = "mwaa_hibernate_import"
 # Never paused, drained, trimmed or restored by the hibernation itself: they are the ones doing it.
 HIBERNATION_DAG_IDS = (EXPORT_DAG_ID, IMPORT_DAG_ID)
 
-# The Airflow minor versions the engine and the DAGs work on, oldest and newest (README "Limits"): Airflow 2
-# lets tasks reach the metadata database; Airflow 3 does not, so it needs another transport first.
+# The Airflow minor versions the engine and the DAGs work on, oldest and newest (README, "Airflow versions and
+# limits"): Airflow 2 lets tasks reach the metadata database; Airflow 3 does not, so it needs another transport first.
 SUPPORTED_AIRFLOW = ((2, 7), (2, 11))
 
 # Error names sent with SendTaskFailure; the state machines' Catch clauses match them exactly.

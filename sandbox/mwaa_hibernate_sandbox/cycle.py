@@ -229,7 +229,7 @@ def _alert_invariant(sandbox: Sandbox, context: InvariantContext, mentions: str 
 def check_invariants(
     sandbox: Sandbox, step: str, execution: ExecutionResult, context: InvariantContext
 ) -> list[Invariant]:
-    """What must hold after a failure injected at ``step`` (DESIGN.md's invariants, as a user sees them)."""
+    """What must hold after a failure injected at ``step`` (docs/design.md, invariants 1-4 and 7, as seen by a user)."""
     checks = [
         Invariant(
             "the execution failed (it did not report success)",

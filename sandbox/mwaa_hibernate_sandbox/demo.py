@@ -8,6 +8,8 @@ wake state machine, compares the restored database with the one before, table by
 with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything differs.
 
 ``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
+``--keep`` leaves the sandbox running until Ctrl-C and publishes its endpoints in `.sandbox/running.json`
+meanwhile, so `make invoke` can run one function against it (``mwaa_hibernate_sandbox.invoke``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from mwaa_hibernate_sandbox import cycle, seed
+from mwaa_hibernate_sandbox import cycle, invoke, seed
 from mwaa_hibernate_sandbox.compare import Comparison, compare_databases
 from mwaa_hibernate_sandbox.executions import ExecutionResult, Step
 from mwaa_hibernate_sandbox.sandbox import DEFAULT_ENVIRONMENT, Sandbox
@@ -316,6 +318,7 @@ def _show_keep(console: Console, sandbox: Sandbox) -> None:
         f"aws sns list-topics   # the alert topic: {sandbox.stack.topic_arn}",
         f"AWS_DISABLE_HOST_PREFIX_INJECTION=true aws mwaa get-environment --name {sandbox.environment_name} "
         f"--endpoint-url {sandbox.mwaa_url}   # MWAA is the stand-in",
+        "make invoke FUNCTION=PreflightFunction EVENT=events/preflight.hibernate.json   # one function, in-process",
     ]
     status = sandbox.environment_status()
     if status == "AVAILABLE":
@@ -375,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = _run_failure(demo, args.fail_at) if args.fail_at else _run_cycle(demo, environment["EnvironmentClass"])
         console.print(f"[dim]Demo took {time.monotonic() - demo_started:.0f}s; log: {state_dir / 'demo.log'}[/]")
         if args.keep:
+            invoke.RunningSandbox.of(sandbox).write()
             _show_keep(console, sandbox)
             _wait_for_interrupt()
     except KeyboardInterrupt:
@@ -384,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]The demo failed: {type(exc).__name__}: {exc}\nLog: {state_dir / 'demo.log'}")
         ok = False
     finally:
+        invoke.withdraw()
         with console.status("Stopping Airflow, PostgreSQL and moto"):
             sandbox.stop()
         sys.stdout = console_stdout

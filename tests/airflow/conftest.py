@@ -144,7 +144,7 @@ seed_quarterly()
 # What seed_history leaves unpaused; every other seeded DAG stays paused (paused at creation).
 SEED_UNPAUSED = ("seed_etl", "seed_flaky", "seed_binary")
 
-# Hand-picked values that broke CSV exports before (see research/anchor-*.md).
+# Hand-picked values that broke CSV exports of earlier tools (docs/design.md, "What earlier tools taught").
 FIXED_HOSTILE = (
     "",
     " ",

@@ -38,7 +38,7 @@ WAKE_PATH = (
     "Run the import DAG and wait for its callback",
     "Record the environment as awake",
 )
-# Secrets the seed put in; none may appear in the snapshot in plain text (DESIGN.md invariant 6).
+# Secrets the seed put in; none may appear in the snapshot in plain text (docs/design.md, invariant 6).
 SECRETS = (
     next(v["value"] for v in seed.VARIABLES if v["key"] == "db_password"),
     *(c["password"] for c in seed.CONNECTIONS),

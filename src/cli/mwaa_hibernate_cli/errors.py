@@ -149,8 +149,8 @@ def _from_client_error(exc: ClientError, login: str) -> CliError:
     if code in ACCESS_DENIED_CODES:
         action = _denied_action(exc)
         return CliError(
-            f"Access denied: your AWS identity may not call {action}. Ask for that permission (the README's "
-            f"'Operating it' section lists what the commands need), or use a profile that has it. AWS said: {message}",
+            f"Access denied: your AWS identity may not call {action}. Ask for that permission (docs/operating.md, "
+            f"'What the commands need in IAM', lists them), or use a profile that has it. AWS said: {message}",
             EXIT_AWS_ACCESS,
         )
     if code in EXPIRED_CODES:

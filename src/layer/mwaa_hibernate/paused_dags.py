@@ -1,7 +1,7 @@
 """Put each DAG's paused state back after a hibernation that failed before the environment was deleted.
 
 The export DAG records every DAG's paused state in dag_paused_state.json before it pauses anything, so a
-missing file means nothing was paused. Only DAGs that were unpaused before are touched (DESIGN.md
+missing file means nothing was paused. Only DAGs that were unpaused before are touched (docs/design.md,
 invariant 2: never leave DAGs paused by accident).
 """
 

@@ -3,7 +3,7 @@
 Hibernate proceeds only from AVAILABLE; absent means already hibernated if this stack ever hibernated it,
 and a wrong name otherwise (a nightly "success" on nothing would hide the typo). Wake proceeds only from
 absent, or from AVAILABLE while state.json still says HIBERNATED (a restore is owed). Either refuses while another
-hibernate or wake execution of this stack is running (DESIGN.md invariant 5).
+hibernate or wake execution of this stack is running (docs/design.md, invariant 5).
 """
 
 from __future__ import annotations

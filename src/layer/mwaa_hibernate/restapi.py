@@ -1,7 +1,8 @@
 """Calls to the Airflow REST API through MWAA's InvokeRestApi, with errors a person can act on.
 
 InvokeRestApi maps a version-less path to /api/v1 (Airflow 2) or /api/v2 (Airflow 3), answers within
-10 s, and accepts a path of at most 64 characters (mwaa-facts.md 1.7).
+10 s, and accepts a path of at most 64 characters
+(https://docs.aws.amazon.com/mwaa/latest/API/API_InvokeRestApi.html).
 """
 
 from __future__ import annotations

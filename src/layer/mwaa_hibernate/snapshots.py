@@ -1,7 +1,7 @@
 """The snapshot folders in S3: saving the configuration, verifying, the latest pointer, state.json, pruning.
 
 A good snapshot is never overwritten: each cycle writes a new folder, the latest pointer moves only to a
-verified snapshot, and pruning never touches the latest one (DESIGN.md invariant 4).
+verified snapshot, and pruning never touches the latest one (docs/design.md, invariant 4).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_gzip_stream_surfaces_a_failing_store_and_writes_nothing(tmp_path):
 
 
 def test_every_table_has_a_kind_and_a_reason():
-    assert len(TABLES) == 48  # Airflow 2.10/2.11 (tooling-airflow.md, section 2)
+    assert len(TABLES) == 48  # Airflow 2.10/2.11 (docs/snapshot-format.md)
     for table, policy in TABLES.items():
         assert len(policy.reason) > 20, table
         assert (policy.kind is Kind.MERGED) == bool(policy.natural_key), table

@@ -29,7 +29,8 @@ from botocore.handlers import BUILTIN_HANDLERS
 ACCOUNT_ID = "123456789012"
 SERVICE_ROLE = "airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA"
 GONE = "<gone>"  # a timeline step: the environment no longer exists (GetEnvironment -> ResourceNotFound)
-# MWAA's output-only fields (mwaa-facts.md 1.3): GetEnvironment returns them, CreateEnvironment refuses them.
+# MWAA's output-only fields: GetEnvironment returns them, CreateEnvironment refuses them (docs/design.md,
+# "What earlier tools taught").
 OUTPUT_ONLY_FIELDS = (
     "Arn",
     "Status",
@@ -335,7 +336,7 @@ class MwaaDouble:
                 return 409, {"title": "Conflict", "status": 409, "detail": f"DAGRun with run_id {run_id} exists"}
             run = DagRun(environment=env.name, dag_id=dag_id, dag_run_id=run_id, conf=dict(body.get("conf") or {}))
             env.runs.append(run)
-            if not env.dags[dag_id]:  # a run of a paused DAG stays queued forever (DESIGN.md, traps)
+            if not env.dags[dag_id]:  # a run of a paused DAG stays queued forever (docs/design.md)
                 run.state = "running"
                 self.runners.get(dag_id, _ignore_run)(run, self)
             return 200, _run_json(run)

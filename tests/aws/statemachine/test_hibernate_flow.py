@@ -1,6 +1,6 @@
 """The hibernate state machine, executed in moto: the real ASL, the real handlers, an MWAA double.
 
-Each test names the invariant it protects (DESIGN.md) and asserts on what a user relies on: the
+Each test names the invariant it protects (docs/design.md) and asserts on what a user relies on: the
 objects in S3, the latest pointer, the alert a person receives, and which MWAA calls were (not) made.
 """
 

@@ -106,7 +106,7 @@ def test_every_alarm_notifies_the_alert_topic_when_it_fires_and_when_it_clears(r
         assert props["AlarmActions"] == [topic] and props["OKActions"] == [topic], logical_id
         assert props.get("ActionsEnabled", True) is True, logical_id
         # The description is the e-mail's explanation: it must say what to do (and fit CloudWatch's limit).
-        assert "README" in props["AlarmDescription"] and len(props["AlarmDescription"]) <= 1024, logical_id
+        assert "docs/operating.md" in props["AlarmDescription"] and len(props["AlarmDescription"]) <= 1024, logical_id
 
 
 def test_cycle_failed_alarm_watches_every_unsuccessful_ending_of_both_state_machines(resolved: Resolved) -> None:
@@ -150,7 +150,7 @@ def test_cloudwatch_may_use_the_stacks_key_to_deliver_alarms_to_the_encrypted_to
     keys = resolved.of_type("AWS::KMS::Key")
     if resolved.parameters.get("KmsKeyArn"):
         assert topic["KmsMasterKeyId"] == resolved.parameters["KmsKeyArn"]
-        return  # the README tells owners of their own key to add the same statement
+        return  # docs/operating.md tells owners of their own key to add the same statement
     (key_id,) = keys
     assert topic["KmsMasterKeyId"] in (resolved.physical[key_id].ref, resolved.physical[key_id].attributes["Arn"])
     statements = keys[key_id]["Properties"]["KeyPolicy"]["Statement"]

@@ -2,7 +2,8 @@
 
 GetEnvironment returns fields CreateEnvironment refuses (read-only ones, nested CloudWatchLogGroupArn,
 `aws:` tags), and boto3 rejects unknown keys, so the request is built from an explicit allowlist
-(mwaa-facts.md 1.3) rather than by deleting what we know to be wrong.
+(docs/design.md, "What earlier tools taught", with the API reference's links) rather than by deleting what we
+know to be wrong.
 """
 
 from __future__ import annotations
