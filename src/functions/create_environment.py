@@ -25,6 +25,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         snapshot_id=event["snapshot_id"],
         bucket=config.bucket,
         overrides=settings.optional(settings.ENVIRONMENT_OVERRIDES),
+        execution_role_name=settings.optional(settings.EXECUTION_ROLE_NAME),
     )
     published.publish(metrics, event["environment_name"], {published.ENVIRONMENTS_CREATED: 1})
     return created

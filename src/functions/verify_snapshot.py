@@ -14,10 +14,14 @@ tracer = Tracer()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """event: {environment_name, snapshot_id}. Returns {snapshot_id, files, bytes}; raises if unusable."""
+    """event: {environment_name, snapshot_id, configuration_sha256}. Returns {snapshot_id, files, bytes};
+    raises if unusable."""
     config = settings.Settings.from_environment()
     summary = snapshots.verify(
-        environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
+        environment=event["environment_name"],
+        snapshot_id=event["snapshot_id"],
+        bucket=config.bucket,
+        configuration_sha256=event.get("configuration_sha256") or "",
     )
     logger.info("Snapshot verified", extra=summary)
     return summary

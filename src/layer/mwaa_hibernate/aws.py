@@ -54,10 +54,38 @@ def read_json(s3: Any, bucket: str, key: str) -> Any | None:
     return json.loads(body)
 
 
-def write_json(s3: Any, bucket: str, key: str, document: Any) -> None:
-    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+def json_bytes(document: Any) -> bytes:
+    """How every JSON document the stack writes is serialised (its sha256 is taken over these bytes)."""
+    return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+
+
+def write_json(
+    s3: Any, bucket: str, key: str, document: Any, *, if_none_match: bool = False, if_match: str | None = None
+) -> str:
+    """Write a JSON document; return the stored object's ETag.
+
+    `if_none_match` creates the object only if the key holds none (S3 conditional write); `if_match`
+    replaces it only if its ETag is still the one read before. Either way a lost race raises
+    ClientError with code PreconditionFailed (or ConditionalRequestConflict), and nothing is written.
+    """
+    conditions: dict[str, str] = {}
+    if if_none_match:
+        conditions["IfNoneMatch"] = "*"
+    if if_match is not None:
+        conditions["IfMatch"] = if_match
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        return s3.put_object(
+            Bucket=bucket, Key=key, Body=json_bytes(document), ContentType="application/json", **conditions
+        )["ETag"]
     except ClientError as exc:
         raise_if_transient(exc, f"Writing s3://{bucket}/{key}")
         raise
+
+
+# S3's answers to a conditional write that lost (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html):
+# 412 when the condition does not hold, 409 when a concurrent write to the key won meanwhile.
+PRECONDITION_FAILED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+def lost_race(exc: ClientError) -> bool:
+    return error_code(exc) in PRECONDITION_FAILED

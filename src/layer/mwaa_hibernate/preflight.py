@@ -130,11 +130,18 @@ def check_wake(
     state = snapshots.read_state(environment=environment, bucket=bucket, s3=s3) or {}
     if status == AVAILABLE and state.get("phase") != "HIBERNATED":
         return _answer(ALREADY_AWAKE, status, state.get("snapshot_id"), bucket, environment)
-    latest = snapshots.read_latest(environment=environment, bucket=bucket, s3=s3)
-    if latest is None:
+    pointer = snapshots.read_latest_pointer(environment=environment, bucket=bucket, s3=s3)
+    if pointer is None:
         raise SnapshotNotFound(
             f"There is no verified snapshot of {environment} yet (no {layout.latest_key(environment)} in s3://{bucket}),"
             " so there is nothing to wake it from. Create the environment by hand, or run a hibernation first."
         )
-    snapshots.verify(environment=environment, snapshot_id=latest, bucket=bucket, s3=s3)
+    latest = pointer["snapshot_id"]
+    snapshots.verify(
+        environment=environment,
+        snapshot_id=latest,
+        bucket=bucket,
+        s3=s3,
+        configuration_sha256=pointer.get("configuration_sha256") or "",
+    )
     return _answer(RESTORE if status == AVAILABLE else CREATE, status, latest, bucket, environment)

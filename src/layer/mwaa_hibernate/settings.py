@@ -19,6 +19,8 @@ WAKE_STATE_MACHINE_ARN = "WAKE_STATE_MACHINE_ARN"
 ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
 NOTIFY_ON_SUCCESS = "NOTIFY_ON_SUCCESS"
 ENVIRONMENT_OVERRIDES = "ENVIRONMENT_OVERRIDES"
+# The stack's ExecutionRoleName parameter: the one role the stack may pass to MWAA (empty: none).
+EXECUTION_ROLE_NAME = "EXECUTION_ROLE_NAME"
 
 
 def required(name: str) -> str:

@@ -6,6 +6,8 @@ verified snapshot, and pruning never touches the latest one (docs/design.md, inv
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +17,7 @@ from mwaa_hibernate_snapshot import SnapshotError, load_manifest, open_store, ve
 from mwaa_hibernate_snapshot.progress import Progress, no_progress
 
 from mwaa_hibernate import layout
-from mwaa_hibernate.aws import client, error_code, raise_if_transient, read_json, write_json
+from mwaa_hibernate.aws import client, error_code, json_bytes, lost_race, raise_if_transient, read_json, write_json
 from mwaa_hibernate.environment.status import describe_environment
 from mwaa_hibernate.exceptions import (
     EnvironmentNotAvailable,
@@ -55,7 +57,13 @@ def exists(s3: Any, bucket: str, key: str) -> bool:
 
 
 def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None, mwaa: Any = None) -> dict:
-    """Write the environment's GetEnvironment output as the first file of a new snapshot folder."""
+    """Write the environment's GetEnvironment output as the first file of a new snapshot folder.
+
+    Created once (If-None-Match): a folder that already has a configuration is another cycle's, and is
+    refused. Returns the stored bytes' sha256, which the state machine hands to verification and to
+    the latest pointer, so a wake recreates the environment only from exactly what this function saved
+    (docs/design.md, invariant 9).
+    """
     s3 = client("s3", s3)
     if exists(s3, bucket, layout.manifest_key(environment, snapshot_id)):
         raise SnapshotVerificationFailed(
@@ -66,19 +74,58 @@ def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: A
     if saved is None:
         raise EnvironmentNotAvailable(f"Environment {environment} disappeared before its configuration was saved.")
     key = layout.environment_key(environment, snapshot_id)
-    write_json(s3, bucket, key, saved)
+    try:
+        write_json(s3, bucket, key, saved, if_none_match=True)
+    except ClientError as exc:
+        if lost_race(exc):
+            raise SnapshotVerificationFailed(
+                f"Snapshot folder {snapshot_id} of {environment} already holds a saved configuration: another "
+                "execution (or something else) wrote it. A snapshot folder is never written twice; nothing was "
+                "changed. Start a new hibernate execution."
+            ) from exc
+        raise
     logger.info("Saved the configuration", extra={"environment": environment, "snapshot_id": snapshot_id})
-    return {"snapshot_id": snapshot_id, "key": key, "airflow_version": saved.get("AirflowVersion", "")}
+    return {
+        "snapshot_id": snapshot_id,
+        "key": key,
+        "airflow_version": saved.get("AirflowVersion", ""),
+        "sha256": hashlib.sha256(json_bytes(saved)).hexdigest(),
+    }
 
 
-def load_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
-    saved = read_json(client("s3", s3), bucket, layout.environment_key(environment, snapshot_id))
-    if saved is None:
+def load_configuration(
+    *, environment: str, snapshot_id: str, bucket: str, expected_sha256: str | None, s3: Any = None
+) -> dict[str, Any]:
+    """The saved configuration, only if its bytes are exactly the ones the stack saved (`expected_sha256`, from
+    the state machine or the latest pointer). Anything else could have been written by someone else."""
+    s3 = client("s3", s3)
+    key = layout.environment_key(environment, snapshot_id)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) not in {"NoSuchKey", "404", "NotFound"}:
+            raise_if_transient(exc, f"Reading s3://{bucket}/{key}")
+            raise
         raise SnapshotNotFound(
             f"Snapshot {snapshot_id} of {environment} has no {layout.ENVIRONMENT_FILE}: it cannot recreate the "
             "environment. Point latest.json at an older complete snapshot, or create the environment by hand."
+        ) from exc
+    if not expected_sha256:
+        raise SnapshotVerificationFailed(
+            f"No configuration digest is recorded for snapshot {snapshot_id} of {environment} (a snapshot taken "
+            f"before digests were recorded, or a {layout.LATEST_FILE} not written by this stack), so its "
+            f"{layout.ENVIRONMENT_FILE} cannot be trusted to recreate the environment. Create the environment by "
+            "hand from a configuration you checked, or hibernate a running environment again."
         )
-    return saved
+    found = hashlib.sha256(body).hexdigest()
+    if found != expected_sha256:
+        raise SnapshotVerificationFailed(
+            f"The saved configuration of snapshot {snapshot_id} of {environment} is not the one this stack saved "
+            f"(sha256 {found}, recorded {expected_sha256}): something else rewrote {layout.ENVIRONMENT_FILE}. It is "
+            "not used. Nothing was created; investigate who wrote it (S3 server access logs or CloudTrail data "
+            "events), then create the environment by hand or restore the object's previous version."
+        )
+    return json.loads(body)
 
 
 def verify(
@@ -89,17 +136,28 @@ def verify(
     s3: Any = None,
     count_rows: bool = False,
     progress: Progress = no_progress,
+    configuration_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Check a snapshot from outside the environment; raise SnapshotVerificationFailed saying what is wrong.
 
     `count_rows` also reads every table file through (the CLI's full check); the state machine's verify
     step compares sizes and checksums only, which is what a Lambda can do within its time limit.
+    `configuration_sha256` (what the save step or the latest pointer recorded) also proves the saved
+    configuration is the stack's own.
     """
     s3 = client("s3", s3)
     if not exists(s3, bucket, layout.environment_key(environment, snapshot_id)):
         raise SnapshotVerificationFailed(
             f"Snapshot {snapshot_id} of {environment} has no {layout.ENVIRONMENT_FILE}, so the environment could "
             "not be recreated from it. Run the hibernation again."
+        )
+    if configuration_sha256 is not None:
+        load_configuration(
+            environment=environment,
+            snapshot_id=snapshot_id,
+            bucket=bucket,
+            expected_sha256=configuration_sha256,
+            s3=s3,
         )
     try:
         store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=s3)
@@ -114,14 +172,24 @@ def verify(
     return {"snapshot_id": snapshot_id, "files": len(manifest.files), "bytes": manifest.bytes, "rows": manifest.rows}
 
 
+def read_latest_pointer(*, environment: str, bucket: str, s3: Any = None) -> dict[str, Any] | None:
+    """latest.json: {"snapshot_id", "configuration_sha256", "committed_at"}, or None before the first hibernation."""
+    return read_json(client("s3", s3), bucket, layout.latest_key(environment))
+
+
 def read_latest(*, environment: str, bucket: str, s3: Any = None) -> str | None:
     """The id of the latest verified snapshot, or None before the first hibernation."""
-    pointer = read_json(client("s3", s3), bucket, layout.latest_key(environment))
+    pointer = read_latest_pointer(environment=environment, bucket=bucket, s3=s3)
     return None if pointer is None else pointer["snapshot_id"]
 
 
-def commit_latest(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> dict[str, Any]:
-    """Move the latest pointer to a snapshot; refuse one without a manifest (it was never verified)."""
+def commit_latest(
+    *, environment: str, snapshot_id: str, bucket: str, configuration_sha256: str | None = None, s3: Any = None
+) -> dict[str, Any]:
+    """Move the latest pointer to a snapshot; refuse one without a manifest (it was never verified).
+
+    The pointer records the saved configuration's digest: a wake recreates the environment only from a
+    configuration with exactly that digest."""
     s3 = client("s3", s3)
     if not exists(s3, bucket, layout.manifest_key(environment, snapshot_id)):
         raise SnapshotVerificationFailed(
@@ -129,8 +197,15 @@ def commit_latest(*, environment: str, snapshot_id: str, bucket: str, s3: Any = 
             "verified snapshot. Run the hibernation again."
         )
     previous = read_latest(environment=environment, bucket=bucket, s3=s3)
-    write_json(s3, bucket, layout.latest_key(environment), {"snapshot_id": snapshot_id, "committed_at": _now()})
+    pointer = {"snapshot_id": snapshot_id, "configuration_sha256": configuration_sha256, "committed_at": _now()}
+    write_json(s3, bucket, layout.latest_key(environment), pointer)
     return {"snapshot_id": snapshot_id, "previous_snapshot_id": previous}
+
+
+def latest_configuration_sha256(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None) -> str | None:
+    """The configuration digest the latest pointer records for `snapshot_id` (None if it points elsewhere)."""
+    pointer = read_latest_pointer(environment=environment, bucket=bucket, s3=s3) or {}
+    return pointer.get("configuration_sha256") if pointer.get("snapshot_id") == snapshot_id else None
 
 
 def read_state(*, environment: str, bucket: str, s3: Any = None) -> dict[str, Any] | None:

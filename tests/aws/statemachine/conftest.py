@@ -20,7 +20,7 @@ from mwaa_double import MwaaDouble
 from mwaa_hibernate_sandbox.moto_patches import LambdaRouter, patched_moto
 from mwaa_hibernate_sandbox.moto_stack import DEFAULT_STACK_NAME, DeployedStack, deploy_stack
 from mwaa_hibernate_sandbox.template import SamTemplate
-from world import ENVIRONMENT, EXPORT_DAG, HIBERNATION_DAGS, IMPORT_DAG, USER_DAGS, World
+from world import ENVIRONMENT, EXECUTION_ROLE, EXPORT_DAG, HIBERNATION_DAGS, IMPORT_DAG, USER_DAGS, World
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,8 @@ class Stacks:
             name = DEFAULT_STACK_NAME if not key else f"{DEFAULT_STACK_NAME}-{len(self._deployed)}"
             stack = deploy_stack(
                 template=self.template,
-                parameter_overrides={"EnvironmentName": ENVIRONMENT, **overrides},
+                # The double's environments run as <name>-execution (mwaa_double): the role the stack may pass.
+                parameter_overrides={"EnvironmentName": ENVIRONMENT, "ExecutionRoleName": EXECUTION_ROLE, **overrides},
                 stack_name=name,
                 region=self.region,
             )

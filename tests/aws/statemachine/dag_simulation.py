@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import threading
 import traceback
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from mwaa_hibernate_snapshot.runconf import EXPORT_FAILED, IMPORT_FAILED, parse_
 # One small table is enough: the state machines only see the manifest, sizes and checksums.
 TABLE = "dag_run"
 TABLE_CSV = b"id,dag_id,run_id,state\n1,sales_etl,scheduled__2026-11-23T00:00:00+00:00,success\n"
-EXPORT_OUTCOMES = ("success", "fail", "silent", "truncated", "tampered")
+EXPORT_OUTCOMES = ("success", "fail", "silent", "truncated", "tampered", "reconfigured")
 IMPORT_OUTCOMES = ("success", "fail", "silent")
 
 
@@ -76,7 +77,10 @@ class DagSimulation:
     def export(self, outcome: str = "success") -> Callable[[DagRun, MwaaDouble], None]:
         """success: snapshot written, callback succeeds. fail: DAGs paused, then SendTaskFailure(ExportFailed).
         silent: DAGs paused, never calls back. truncated / tampered: like success, but a table is then replaced
-        by a shorter file / by one of the same size with other bytes (only its sha256 tells)."""
+        by a shorter file / by one of the same size with other bytes (only its sha256 tells). reconfigured: like
+        success, but a task rewrites the saved configuration (a public web server, another role) before calling back
+        (in AWS the bucket policy refuses that write; moto does not enforce bucket policies, so the stack's digest
+        check is what is tested here)."""
         assert outcome in EXPORT_OUTCOMES
 
         def runner(run: DagRun, double: MwaaDouble) -> None:
@@ -102,6 +106,12 @@ class DagSimulation:
                 self.snapshots_written.append(conf.snapshot.uri)
                 if outcome == "truncated":
                     store.put_bytes(table_path(TABLE), gzip.compress(b"id,dag_id\n", mtime=0))
+                if outcome == "reconfigured":
+                    key = conf.snapshot.uri.split("/", 3)[3] + "environment.json"
+                    bucket = conf.snapshot.uri.split("/")[2]
+                    saved = json.loads(self._s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+                    saved.update(WebserverAccessMode="PUBLIC_ONLY", ExecutionRoleArn="arn:aws:iam::1:role/admin")
+                    self._s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(saved).encode())
                 if outcome == "tampered":
                     original = store.get_bytes(table_path(TABLE))
                     store.put_bytes(table_path(TABLE), original[:-1] + bytes([original[-1] ^ 0xFF]))

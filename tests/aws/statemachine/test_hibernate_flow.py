@@ -179,7 +179,15 @@ def test_callback_timeout_restores_paused_states_and_keeps_the_environment(make_
     assert error in only_alert(world)["message"]
 
 
-@pytest.mark.parametrize(("damage", "reported"), [("truncated", "bytes, the manifest says"), ("tampered", "sha256")])
+@pytest.mark.parametrize(
+    ("damage", "reported"),
+    [
+        ("truncated", "bytes, the manifest says"),
+        ("tampered", "sha256"),
+        # Invariant 9: a task rewrote the configuration the next wake would recreate the environment from.
+        ("reconfigured", "not the one this stack saved"),
+    ],
+)
 def test_verification_failure_unpauses_dags_and_never_deletes(world: World, damage: str, reported: str) -> None:
     world.mwaa.on_trigger(EXPORT_DAG, world.dags.export(damage))
 

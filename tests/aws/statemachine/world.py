@@ -21,6 +21,7 @@ EXECUTION_TIMEOUT_SECONDS = 30.0
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 ENVIRONMENT = "analytics"
+EXECUTION_ROLE = f"{ENVIRONMENT}-execution"
 EXPORT_DAG = "mwaa_hibernate_export"
 IMPORT_DAG = "mwaa_hibernate_import"
 # The users' DAGs: two running, one the team paused on purpose (it must stay paused through a cycle).

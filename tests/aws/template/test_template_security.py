@@ -96,6 +96,10 @@ def test_pass_role_is_limited_to_mwaa_and_to_the_named_role(resolved: Resolved) 
         for where, statement in iam_statements(resolved)
         if statement.get("Effect") == "Allow" and "iam:PassRole" in _as_list(statement["Action"])
     ]
+    if not resolved.parameters.get("ExecutionRoleName"):
+        # Invariant 9: without a named role the stack may pass none (it refuses to delete what it cannot recreate).
+        assert not grants, f"[{resolved.name}] iam:PassRole granted with no ExecutionRoleName: {grants}"
+        return
     assert grants, "CreateEnvironment needs iam:PassRole for the execution role: no statement grants it"
     for where, statement in grants:
         passed_to = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")

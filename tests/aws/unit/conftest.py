@@ -21,7 +21,8 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.validate import ParamValidator
 from moto import mock_aws
-from mwaa_hibernate import layout, settings
+from mwaa_hibernate import layout, settings, snapshots
+from mwaa_hibernate.aws import json_bytes
 from mwaa_hibernate_snapshot import open_store
 from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
 
@@ -172,6 +173,7 @@ def aws(_moto: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         settings.ALERT_TOPIC_ARN: topic_arn,
         settings.NOTIFY_ON_SUCCESS: "true",
         settings.ENVIRONMENT_OVERRIDES: "{}",
+        settings.EXECUTION_ROLE_NAME: saved_environment()["ExecutionRoleArn"].rsplit("/", 1)[-1],
     }.items():
         monkeypatch.setenv(name, value)
     return SimpleNamespace(s3=s3, kms=kms, sns=sns, bucket=bucket, key_arn=key_arn, topic_arn=topic_arn, mwaa=mwaa)
@@ -187,7 +189,7 @@ def write_snapshot(
 ) -> dict[str, bytes]:
     """A snapshot folder in the engine's own format: environment.json, two tables, paused state, manifest."""
     store = open_store(layout.snapshot_uri(aws.bucket, environment, snapshot_id), s3_client=aws.s3)
-    store.put_bytes(layout.ENVIRONMENT_FILE, json.dumps(saved_environment(environment)).encode())
+    store.put_bytes(layout.ENVIRONMENT_FILE, json_bytes(saved_environment(environment)))
     files = {}
     entries = []
     for table, csv in {"variable": b"id,key,val\n1,a,x\n", "dag_run": b"id,dag_id\n1,etl\n2,etl\n"}.items():
@@ -224,6 +226,21 @@ def write_snapshot(
         )
         store.put_bytes(layout.MANIFEST_FILE, manifest.dumps())
     return files
+
+
+def configuration_sha256(environment: str = ENVIRONMENT) -> str:
+    """The digest the save step records for the configuration `write_snapshot` saves."""
+    return hashlib.sha256(json_bytes(saved_environment(environment))).hexdigest()
+
+
+def commit(aws: SimpleNamespace, snapshot_id: str = SNAPSHOT_ID, *, environment: str = ENVIRONMENT) -> dict[str, Any]:
+    """Move the latest pointer as the hibernate state machine does, with the saved configuration's digest."""
+    return snapshots.commit_latest(
+        environment=environment,
+        snapshot_id=snapshot_id,
+        bucket=aws.bucket,
+        configuration_sha256=configuration_sha256(environment),
+    )
 
 
 @pytest.fixture

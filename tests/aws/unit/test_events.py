@@ -17,10 +17,9 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
-from mwaa_hibernate import snapshots
 from mwaa_hibernate.exceptions import EnvironmentFailed
 
-from .conftest import ENVIRONMENT, EVENTS, REGION, REPO, SNAPSHOT_ID, load_event, saved_environment, write_snapshot
+from .conftest import ENVIRONMENT, EVENTS, REGION, REPO, commit, load_event, saved_environment, write_snapshot
 
 TEMPLATE = cfn_yaml.load(str(REPO / "template.yaml"))
 FUNCTION_EVENTS = sorted(
@@ -67,8 +66,8 @@ def prepare(aws, name: str) -> None:
         aws.mwaa.environments[ENVIRONMENT] = saved_environment()
     if name in ("preflight.wake", "create_environment", "verify_snapshot", "commit_snapshot", "prune_snapshots"):
         write_snapshot(aws)
-    if name in ("preflight.wake", "prune_snapshots"):
-        snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    if name in ("preflight.wake", "prune_snapshots", "create_environment"):
+        commit(aws)
     if name == "restore_paused_dags":
         write_snapshot(aws, paused={"etl": False, "old": True}, complete=False)
     if name == "explain_environment_failure":

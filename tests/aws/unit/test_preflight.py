@@ -16,7 +16,17 @@ from mwaa_hibernate.exceptions import (
     SnapshotVerificationFailed,
 )
 
-from .conftest import ENVIRONMENT, HIBERNATE_SM, REGION, SNAPSHOT_ID, STACK, WAKE_SM, saved_environment, write_snapshot
+from .conftest import (
+    ENVIRONMENT,
+    HIBERNATE_SM,
+    REGION,
+    SNAPSHOT_ID,
+    STACK,
+    WAKE_SM,
+    commit,
+    saved_environment,
+    write_snapshot,
+)
 
 OWN = f"arn:aws:states:{REGION}:123456789012:execution:{STACK}-hibernate:own"
 
@@ -119,7 +129,7 @@ def test_the_callers_own_execution_is_not_an_overlap(aws, state_machines) -> Non
 
 def test_wake_recreates_an_absent_environment_from_the_latest_verified_snapshot(aws, state_machines) -> None:
     write_snapshot(aws)
-    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    commit(aws)
 
     assert wake(aws)["action"] == "CREATE"
     assert wake(aws)["snapshot_id"] == SNAPSHOT_ID
@@ -127,7 +137,7 @@ def test_wake_recreates_an_absent_environment_from_the_latest_verified_snapshot(
 
 def test_wake_owes_a_restore_to_an_available_environment_still_marked_hibernated(aws, state_machines) -> None:
     write_snapshot(aws)
-    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    commit(aws)
     snapshots.record_state(environment=ENVIRONMENT, phase="HIBERNATED", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
     aws.mwaa.environments[ENVIRONMENT] = saved_environment()
 
@@ -154,7 +164,7 @@ def test_wake_without_any_snapshot_says_so(aws, state_machines) -> None:
 
 def test_wake_refuses_a_latest_snapshot_that_no_longer_verifies(aws, state_machines) -> None:
     files = write_snapshot(aws)
-    snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    commit(aws)
     table = next(iter(files))
     aws.s3.put_object(Bucket=aws.bucket, Key=f"{ENVIRONMENT}/snapshots/{SNAPSHOT_ID}/{table}", Body=b"tampered")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 from mwaa_hibernate import layout, snapshots
 from mwaa_hibernate.exceptions import SnapshotVerificationFailed
 
-from .conftest import ENVIRONMENT, SNAPSHOT_ID, saved_environment, write_snapshot
+from .conftest import ENVIRONMENT, SNAPSHOT_ID, commit, configuration_sha256, saved_environment, write_snapshot
 
 
 def _keys(aws, prefix: str) -> list[str]:
@@ -26,7 +27,44 @@ def test_save_configuration_writes_get_environment_output_into_the_new_folder(aw
         "snapshot_id": SNAPSHOT_ID,
         "key": layout.environment_key(ENVIRONMENT, SNAPSHOT_ID),
         "airflow_version": "2.10.3",
+        "sha256": configuration_sha256(),
     }
+    assert hashlib.sha256(body).hexdigest() == saved["sha256"]
+
+
+def test_save_configuration_never_overwrites_a_saved_configuration(aws) -> None:
+    """Invariant 9: a configuration already in the folder (another cycle's, or planted) is never replaced."""
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment(EnvironmentClass="mw1.large")
+    key = layout.environment_key(ENVIRONMENT, SNAPSHOT_ID)
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=b'{"planted": true}')
+
+    with pytest.raises(SnapshotVerificationFailed, match="already holds a saved configuration"):
+        snapshots.save_configuration(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+    assert aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read() == b'{"planted": true}'
+
+
+def test_verify_refuses_a_configuration_rewritten_after_the_stack_saved_it(aws) -> None:
+    """Invariant 9: code in the environment rewrote environment.json during the export; the delete never comes."""
+    write_snapshot(aws)
+    key = layout.environment_key(ENVIRONMENT, SNAPSHOT_ID)
+    hostile = saved_environment(WebserverAccessMode="PUBLIC_ONLY", ExecutionRoleArn="arn:aws:iam::1:role/other")
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=json.dumps(hostile).encode())
+
+    with pytest.raises(SnapshotVerificationFailed, match="not the one this stack saved"):
+        snapshots.verify(
+            environment=ENVIRONMENT,
+            snapshot_id=SNAPSHOT_ID,
+            bucket=aws.bucket,
+            configuration_sha256=configuration_sha256(),
+        )
+
+
+def test_the_latest_pointer_records_the_configuration_digest(aws) -> None:
+    write_snapshot(aws)
+    commit(aws)
+
+    pointer = snapshots.read_latest_pointer(environment=ENVIRONMENT, bucket=aws.bucket)
+    assert pointer["configuration_sha256"] == configuration_sha256()
 
 
 def test_save_configuration_never_writes_into_a_complete_snapshot(aws) -> None:
@@ -90,7 +128,7 @@ def test_the_latest_pointer_moves_only_to_a_snapshot_with_a_manifest(aws) -> Non
     write_snapshot(aws, SNAPSHOT_ID, complete=False)
 
     with pytest.raises(SnapshotVerificationFailed, match="no manifest"):
-        snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
+        commit(aws)
     assert snapshots.read_latest(environment=ENVIRONMENT, bucket=aws.bucket) == "20261123T190000Z"
 
     write_snapshot(aws, SNAPSHOT_ID)

@@ -9,22 +9,55 @@ from botocore.exceptions import ClientError
 
 from mwaa_hibernate import snapshots
 from mwaa_hibernate.aws import client, error_code, raise_if_transient
-from mwaa_hibernate.environment.request import build_create_request, parse_overrides
+from mwaa_hibernate.environment.request import build_create_request, check_execution_role, parse_overrides
 from mwaa_hibernate.exceptions import EnvironmentConfigurationInvalid
 
 logger = logging.getLogger(__name__)
 
 
+def saved_request(
+    *, environment: str, snapshot_id: str, bucket: str, overrides: str, execution_role_name: str, s3: Any = None
+) -> dict[str, Any]:
+    """The CreateEnvironment request a wake sends: the saved configuration, only if it is byte for byte the one
+    the stack saved (its digest is in the latest pointer), with the stack's own overrides, passing only the
+    role the stack may pass (docs/design.md, invariant 9). The pre-delete check builds it the same way."""
+    saved = snapshots.load_configuration(
+        environment=environment,
+        snapshot_id=snapshot_id,
+        bucket=bucket,
+        expected_sha256=snapshots.latest_configuration_sha256(
+            environment=environment, snapshot_id=snapshot_id, bucket=bucket, s3=s3
+        ),
+        s3=s3,
+    )
+    request = build_create_request(saved, name=environment, overrides=parse_overrides(overrides))
+    check_execution_role(request, execution_role_name)
+    return request
+
+
 def create_environment(
-    *, environment: str, snapshot_id: str, bucket: str, overrides: str = "", mwaa: Any = None, s3: Any = None
+    *,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    overrides: str = "",
+    execution_role_name: str = "",
+    mwaa: Any = None,
+    s3: Any = None,
 ) -> dict[str, Any]:
     """Call CreateEnvironment with the saved configuration and the user's overrides; return the new ARN.
 
     Done here rather than in the state machine so AirflowConfigurationOptions (which may hold secrets)
     never appear in the execution history.
     """
-    saved = snapshots.load_configuration(environment=environment, snapshot_id=snapshot_id, bucket=bucket, s3=s3)
-    request = build_create_request(saved, name=environment, overrides=parse_overrides(overrides))
+    request = saved_request(
+        environment=environment,
+        snapshot_id=snapshot_id,
+        bucket=bucket,
+        overrides=overrides,
+        execution_role_name=execution_role_name,
+        s3=s3,
+    )
     try:
         arn = client("mwaa", mwaa).create_environment(**request)["Arn"]
     except ClientError as exc:

@@ -138,3 +138,27 @@ def _check(request: dict[str, Any]) -> None:
                 f"LoggingConfiguration.{module} lacks {', '.join(absent)} (CreateEnvironment requires both "
                 "Enabled and LogLevel): set it through EnvironmentOverrides."
             )
+
+
+def role_name(role_arn: str) -> str:
+    """The name of a role from its ARN (arn:aws:iam::<account>:role/<path/>name)."""
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def check_execution_role(request: dict[str, Any], execution_role_name: str) -> None:
+    """The stack passes one role to MWAA, the one its ExecutionRoleName names (and iam:PassRole allows only that
+    one): refuse a request that would recreate the environment with another role, or any role when none is named."""
+    name = request["Name"]
+    if not execution_role_name:
+        raise EnvironmentConfigurationInvalid(
+            f"The stack's ExecutionRoleName parameter is empty, so it may not pass any execution role to MWAA and "
+            f"could not recreate {name}. Set ExecutionRoleName to the environment's execution role (the name "
+            f"after role/ in {request.get('ExecutionRoleArn', 'its ARN')}) and update the stack."
+        )
+    if role_name(request["ExecutionRoleArn"]) != execution_role_name:
+        raise EnvironmentConfigurationInvalid(
+            f"The request would recreate {name} with execution role {request['ExecutionRoleArn']}, but the stack's "
+            f"ExecutionRoleName is {execution_role_name}: the stack passes only that role. If the environment "
+            "really changed roles, update ExecutionRoleName; otherwise set ExecutionRoleArn through "
+            "EnvironmentOverrides."
+        )
