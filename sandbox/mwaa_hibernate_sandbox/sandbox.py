@@ -34,6 +34,7 @@ from mwaa_hibernate_sandbox.moto_stack import DeployedStack, deploy_stack
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, install_forwarding, mwaa_client
 from mwaa_hibernate_sandbox.postgres import _free_port
 from mwaa_hibernate_sandbox.s3_faults import S3Faults, serve_moto
+from mwaa_hibernate_sandbox.seed import EXECUTION_ROLE_NAME
 from mwaa_hibernate_sandbox.template import DEFAULT_ACCOUNT_ID
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,12 @@ class Sandbox:
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="mwaa-hibernate-sandbox-"))
         self.environment_name = environment_name
         self.region = region
-        self.parameter_overrides = {"EnvironmentName": environment_name, **dict(parameter_overrides or {})}
+        # The demo environment's execution role (seed.ENVIRONMENT_REQUEST): the one role the stack may pass to MWAA.
+        self.parameter_overrides = {
+            "EnvironmentName": environment_name,
+            "ExecutionRoleName": EXECUTION_ROLE_NAME,
+            **dict(parameter_overrides or {}),
+        }
         self.wait_scale = wait_scale
         self.database = database
         self.s3_faults = S3Faults()

@@ -8,6 +8,8 @@ notes), and at the end some DAGs active and some paused. Nothing is written to t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -147,11 +149,56 @@ class AirflowApi:
         self.call("PATCH", f"/dags/{dag_id}", {"is_paused": paused}, query={"update_mask": "is_paused"})
 
 
+def provision_environment_resources(request: Mapping[str, Any] = ENVIRONMENT_REQUEST) -> dict[str, Any]:
+    """What the environment's request names, made to exist in moto (the execution role, a VPC with two subnets
+    in two Availability Zones and a security group, the source bucket), so the hibernation's check that a wake
+    could recreate it (docs/design.md, invariant 8) asks real IAM, EC2 and S3 APIs. Returns the request with the
+    network ids moto assigned. The clients are the default ones: inside the sandbox they point at moto."""
+    import boto3
+
+    request = json.loads(json.dumps(dict(request)))
+    iam = boto3.client("iam")
+    path, _, role = request["ExecutionRoleArn"].split(":role", 1)[1].rpartition("/")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=role, Path=f"{path}/", AssumeRolePolicyDocument=json.dumps(_MWAA_TRUST))
+    ec2 = boto3.client("ec2")
+    region = ec2.meta.region_name
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{zone}")["Subnet"]
+        for i, zone in enumerate("ab")
+    ]
+    group = ec2.create_security_group(GroupName=f"airflow-{vpc}", Description="MWAA", VpcId=vpc)["GroupId"]
+    request["NetworkConfiguration"] = {"SubnetIds": [s["SubnetId"] for s in subnets], "SecurityGroupIds": [group]}
+    s3 = boto3.client("s3")
+    source = request["SourceBucketArn"].rsplit(":", 1)[-1]
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=source, **location)
+    return request
+
+
+# Who may assume an MWAA execution role (MWAA user guide, "Amazon MWAA execution role").
+_MWAA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+# The stack's ExecutionRoleName for the demo environment: the one role the stack may pass to MWAA.
+EXECUTION_ROLE_NAME = ENVIRONMENT_REQUEST["ExecutionRoleArn"].rsplit("/", 1)[-1]
+
+
 def create_environment(
     mwaa: Any, name: str, *, request: Mapping[str, Any] | None = None, timeout: float = CREATE_TIMEOUT_SECONDS
 ) -> dict[str, Any]:
-    """CreateEnvironment and wait until AVAILABLE; return GetEnvironment's answer."""
-    mwaa.create_environment(Name=name, **dict(request or ENVIRONMENT_REQUEST))
+    """CreateEnvironment (by default with the demo's request, its role, network and bucket made to exist in moto)
+    and wait until AVAILABLE; return GetEnvironment's answer."""
+    mwaa.create_environment(Name=name, **dict(request or provision_environment_resources()))
 
     def settled() -> dict[str, Any] | None:
         environment = mwaa.get_environment(Name=name)["Environment"]

@@ -34,7 +34,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ended = None if alert is None else published.outcome(notify.event_flow(detail), succeeded=False)
     else:
         environment = event["environment_name"]
-        ended = published.outcome(event["flow"], succeeded=event["kind"] != "failure")
+        # A warning on the way ("ongoing") does not end the execution: it is counted when the execution ends.
+        ended = None if event.get("ongoing") else published.outcome(event["flow"], succeeded=event["kind"] != "failure")
         if event["kind"] == "success" and settings.optional(settings.NOTIFY_ON_SUCCESS, "false") != "true":
             alert = None
         else:

@@ -87,3 +87,7 @@ class DagImportFailed(MwaaHibernateError):
 
 class DagParseTimeout(MwaaHibernateError):
     """The environment did not parse the installed DAGs within the time allowed."""
+
+
+class EnvironmentCannotBeRecreated(MwaaHibernateError):
+    """A wake could not recreate the environment from its saved configuration: the hibernation keeps it."""

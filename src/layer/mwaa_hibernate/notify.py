@@ -37,6 +37,17 @@ STEPS: dict[str, tuple[str, str]] = {
         "No DAG was paused and the environment was not deleted. Check the function's log, then run the "
         "hibernation again.",
     ),
+    "recreatable": (
+        "checking that a wake could recreate the environment",
+        "No DAG was paused and the environment was NOT deleted: a wake could not recreate it from its saved "
+        "configuration. Fix what the error lists (EnvironmentOverrides can change the fields a wake sends), then "
+        "run the hibernation again.",
+    ),
+    "recreatable_warning": (
+        "checking that a wake could recreate the environment",
+        "The hibernation goes on. Upgrade the environment's Airflow version before the date above: from then on "
+        "MWAA refuses to create environments on it, and the hibernation refuses to delete this one.",
+    ),
     "export": (
         "running the export DAG",
         "The environment was NOT deleted. Read the task logs of the latest mwaa_hibernate_export run in Airflow, "

@@ -9,6 +9,8 @@ DAGs (some paused, some not) whose hibernation DAGs succeed unless the test scri
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from dag_simulation import DagSimulation
 from moto import mock_aws
-from mwaa_double import MwaaDouble
+from mwaa_double import MwaaDouble, default_config
 from mwaa_hibernate_sandbox.moto_patches import LambdaRouter, patched_moto
 from mwaa_hibernate_sandbox.moto_stack import DEFAULT_STACK_NAME, DeployedStack, deploy_stack
 from mwaa_hibernate_sandbox.template import SamTemplate
@@ -100,6 +102,29 @@ def _alert_queue(world: World) -> str:
     return url
 
 
+def _recreatable_config(world: World) -> dict[str, Any]:
+    """The double's default configuration, naming an execution role, subnets, a security group and a source bucket
+    that exist in moto, so the hibernation's check that a wake could recreate the environment passes (invariant 8)."""
+    config = default_config(ENVIRONMENT, world.region)
+    iam = world.client("iam")
+    role = config["ExecutionRoleArn"].rsplit("/", 1)[-1]
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+    ec2 = world.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{world.region}{zone}")["Subnet"]
+        for i, zone in enumerate("ab")
+    ]
+    group = ec2.create_security_group(GroupName=f"mwaa-{vpc}", Description="mwaa", VpcId=vpc)["GroupId"]
+    config["NetworkConfiguration"] = {"SubnetIds": [s["SubnetId"] for s in subnets], "SecurityGroupIds": [group]}
+    source = config["SourceBucketArn"].rsplit(":", 1)[-1]
+    s3 = world.client("s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=source, CreateBucketConfiguration={"LocationConstraint": world.region})
+    return config
+
+
 @pytest.fixture
 def make_world(
     stacks: Stacks, moto_router: LambdaRouter, mwaa_double: MwaaDouble, template: SamTemplate
@@ -125,7 +150,12 @@ def make_world(
         world.alert_queue_url = _alert_queue(world)
         world.alerts()  # drain what earlier tests left
         world._alerts.clear()
-        mwaa_double.add_environment(ENVIRONMENT, dags={**USER_DAGS, **HIBERNATION_DAGS}, region=stacks.region)
+        mwaa_double.add_environment(
+            ENVIRONMENT,
+            dags={**USER_DAGS, **HIBERNATION_DAGS},
+            region=stacks.region,
+            config=_recreatable_config(world),
+        )
         mwaa_double.dag_ids_for_new_environments = (*USER_DAGS, *HIBERNATION_DAGS)
         mwaa_double.on_trigger(EXPORT_DAG, world.dags.export("success"))
         mwaa_double.on_trigger(IMPORT_DAG, world.dags.import_("success"))

@@ -278,3 +278,36 @@ def test_old_snapshots_beyond_the_count_to_keep_are_pruned_never_the_new_one(mak
     assert world.latest()["snapshot_id"] == new_id
     assert world.snapshot_ids() == [old_ids[-2], old_ids[-1], new_id]
     assert sorted(outcome.output["pruned"]["deleted"]) == [*old_ids[:3], "20261106T190000Z"]
+
+
+def test_an_environment_a_wake_could_not_recreate_is_never_deleted(world: World) -> None:
+    """Invariant 8: the execution role the saved configuration names is gone: refused before any DAG is paused."""
+    role = world.mwaa.environments[ENVIRONMENT].config["ExecutionRoleArn"].rsplit("/", 1)[-1]
+    world.client("iam").delete_role(RoleName=role)
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "FAILED" and outcome.visited("Check the environment can be recreated")
+    assert not outcome.visited("Run the export DAG and wait for its callback")
+    assert_environment_kept_with_dags_as_before(world)
+    assert world.latest() is None
+    alert = only_alert(world)
+    assert "EnvironmentCannotBeRecreated" in alert["message"] and f"role/{role} does not exist" in alert["message"]
+    assert "was NOT deleted" in alert["message"]
+
+
+def test_an_airflow_version_near_its_end_of_support_warns_and_hibernates(world: World, monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mwaa_hibernate import airflow_support
+
+    ends = datetime.now(UTC).date() + timedelta(days=30)
+    version = world.mwaa.environments[ENVIRONMENT].config["AirflowVersion"]
+    monkeypatch.setitem(airflow_support.END_OF_SUPPORT, version, (ends, airflow_support.VERSIONS_PAGE))
+
+    outcome = world.run("hibernate")
+
+    assert outcome.status == "SUCCEEDED" and outcome.visited("Warn that the Airflow version nears its end of support")
+    assert world.mwaa.calls_of("DeleteEnvironment")
+    alert = only_alert(world)
+    assert "warning" in alert["subject"] and ends.isoformat() in alert["message"]

@@ -17,7 +17,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
-from mwaa_hibernate.exceptions import EnvironmentFailed
+from mwaa_hibernate.exceptions import EnvironmentCannotBeRecreated, EnvironmentFailed
 
 from .conftest import ENVIRONMENT, EVENTS, REGION, REPO, commit, load_event, saved_environment, write_snapshot
 
@@ -64,7 +64,14 @@ def prepare(aws, name: str) -> None:
     """The world in which the state machine would send this event."""
     if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags"):
         aws.mwaa.environments[ENVIRONMENT] = saved_environment()
-    if name in ("preflight.wake", "create_environment", "verify_snapshot", "commit_snapshot", "prune_snapshots"):
+    if name in (
+        "preflight.wake",
+        "create_environment",
+        "verify_snapshot",
+        "commit_snapshot",
+        "prune_snapshots",
+        "check_recreatable",
+    ):
         write_snapshot(aws)
     if name in ("preflight.wake", "prune_snapshots", "create_environment"):
         commit(aws)
@@ -100,6 +107,11 @@ def test_the_event_is_accepted_by_its_handler(aws, lambda_context, capsys, name:
     prepare(aws, name)
     handler = load_handler(module)
 
+    if module == "check_recreatable":
+        # The conftest's configuration names subnets moto does not have: the handler took the event and refused.
+        with pytest.raises(EnvironmentCannotBeRecreated, match="does not exist"):
+            handler.lambda_handler(event, lambda_context)
+        return
     if module == "explain_environment_failure":
         with pytest.raises(EnvironmentFailed, match=r"MWAA says: INCORRECT_CONFIGURATION: Subnets lack NAT\."):
             handler.lambda_handler(event, lambda_context)

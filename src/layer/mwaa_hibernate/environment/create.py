@@ -16,18 +16,28 @@ logger = logging.getLogger(__name__)
 
 
 def saved_request(
-    *, environment: str, snapshot_id: str, bucket: str, overrides: str, execution_role_name: str, s3: Any = None
+    *,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    overrides: str,
+    execution_role_name: str,
+    configuration_sha256: str | None = None,
+    s3: Any = None,
 ) -> dict[str, Any]:
     """The CreateEnvironment request a wake sends: the saved configuration, only if it is byte for byte the one
-    the stack saved (its digest is in the latest pointer), with the stack's own overrides, passing only the
-    role the stack may pass (docs/design.md, invariant 9). The pre-delete check builds it the same way."""
+    the stack saved (`configuration_sha256`, by default the digest the latest pointer records), with the stack's
+    own overrides, passing only the role the stack may pass (docs/design.md, invariant 9). The hibernation's
+    check before the delete (`recreatable`) builds it with this same function."""
+    if configuration_sha256 is None:
+        configuration_sha256 = snapshots.latest_configuration_sha256(
+            environment=environment, snapshot_id=snapshot_id, bucket=bucket, s3=s3
+        )
     saved = snapshots.load_configuration(
         environment=environment,
         snapshot_id=snapshot_id,
         bucket=bucket,
-        expected_sha256=snapshots.latest_configuration_sha256(
-            environment=environment, snapshot_id=snapshot_id, bucket=bucket, s3=s3
-        ),
+        expected_sha256=configuration_sha256,
         s3=s3,
     )
     request = build_create_request(saved, name=environment, overrides=parse_overrides(overrides))
