@@ -100,6 +100,11 @@ class LocalStore:
             with os.fdopen(fd, "wb") as fh:
                 hasher = _Hasher(fh)
                 yield hasher
+            if path.exists():
+                raise StoreError(
+                    f"{path} already exists: a snapshot object is written once and never overwritten. Export into "
+                    "a new snapshot folder"
+                )
             os.replace(tmp, path)  # appears complete or not at all
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -163,14 +168,20 @@ class _MultipartSink:
         self.parts.append({"PartNumber": number, "ETag": resp["ETag"]})
 
     def complete(self) -> None:
+        # Created once, never overwritten: If-None-Match makes S3 refuse a key that already holds an object
+        # (412), which the bucket policy also demands of every snapshot object.
         if self.upload_id is None:
-            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer), IfNoneMatch="*")
             return
         if self.buffer:
             self._upload_part(bytes(self.buffer))
             self.buffer.clear()
         self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+            IfNoneMatch="*",
         )
 
     def abort(self) -> None:
@@ -209,9 +220,14 @@ class S3Store:
         try:
             yield hasher
             sink.complete()
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):  # the original error matters more than a failed abort
                 sink.abort()
+            if _already_exists(exc):
+                raise StoreError(
+                    f"{self.uri}{name} already exists: a snapshot object is written once and never overwritten. "
+                    "Export into a new snapshot folder"
+                ) from exc
             raise
 
     @contextlib.contextmanager
@@ -253,6 +269,14 @@ class S3Store:
     def get_bytes(self, name: str) -> bytes:
         with self.reader(name) as fh:
             return fh.read()
+
+
+def _already_exists(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in (
+        "PreconditionFailed",
+        "ConditionalRequestConflict",
+    )
 
 
 class _RawBody(io.RawIOBase):

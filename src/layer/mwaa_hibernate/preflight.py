@@ -3,7 +3,9 @@
 Hibernate proceeds only from AVAILABLE; absent means already hibernated if this stack ever hibernated it,
 and a wrong name otherwise (a nightly "success" on nothing would hide the typo). Wake proceeds only from
 absent, or from AVAILABLE while state.json still says HIBERNATED (a restore is owed). Either refuses while another
-hibernate or wake execution of this stack is running (docs/design.md, invariant 5).
+hibernate or wake execution of this stack is running, and an execution that will change anything first takes
+the environment's lock (`mwaa_hibernate.lock`, a conditional write), so two cannot both proceed even when the
+listing misses one (docs/design.md, invariant 5).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mwaa_hibernate import layout, snapshots
+from mwaa_hibernate import layout, lock, snapshots
 from mwaa_hibernate.aws import client, error_code, raise_if_transient
 from mwaa_hibernate.environment import ABSENT, AVAILABLE, environment_status
 from mwaa_hibernate.exceptions import (
@@ -102,6 +104,8 @@ def check_hibernate(
             "completed (state.json still says HIBERNATED). Hibernating now would snapshot an incomplete database. "
             "Nothing was touched. Run the wake state machine first: it restores the snapshot into this environment."
         )
+    # Only an execution that will change something takes the lock; refusals and no-ops touch nothing.
+    lock.acquire(environment=environment, bucket=bucket, execution_arn=execution_arn, flow="hibernate", s3=s3, sfn=sfn)
     return _answer(HIBERNATE, status, layout.snapshot_id_for(started_at), bucket, environment)
 
 
@@ -144,4 +148,5 @@ def check_wake(
         s3=s3,
         configuration_sha256=pointer.get("configuration_sha256") or "",
     )
+    lock.acquire(environment=environment, bucket=bucket, execution_arn=execution_arn, flow="wake", s3=s3, sfn=sfn)
     return _answer(RESTORE if status == AVAILABLE else CREATE, status, latest, bucket, environment)

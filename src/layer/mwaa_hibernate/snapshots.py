@@ -196,9 +196,33 @@ def commit_latest(
             f"Snapshot {snapshot_id} of {environment} has no manifest; the latest pointer only moves to a "
             "verified snapshot. Run the hibernation again."
         )
-    previous = read_latest(environment=environment, bucket=bucket, s3=s3)
+    key = layout.latest_key(environment)
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) not in {"NoSuchKey", "404", "NotFound"}:
+            raise_if_transient(exc, f"Reading s3://{bucket}/{key}")
+            raise
+        previous, etag = None, None
+    else:
+        previous, etag = json.loads(answer["Body"].read()).get("snapshot_id"), answer["ETag"]
+    if previous is not None and previous > snapshot_id:
+        raise SnapshotVerificationFailed(
+            f"The latest pointer of {environment} is at snapshot {previous}, newer than {snapshot_id}: it never moves "
+            "backwards. Nothing was changed and the environment was not deleted. Another cycle ran meanwhile; run "
+            "the hibernation again."
+        )
     pointer = {"snapshot_id": snapshot_id, "configuration_sha256": configuration_sha256, "committed_at": _now()}
-    write_json(s3, bucket, layout.latest_key(environment), pointer)
+    try:
+        # Moved only from the pointer just read: a concurrent commit makes this one fail, not silently lose.
+        write_json(s3, bucket, key, pointer, if_none_match=etag is None, if_match=etag)
+    except ClientError as exc:
+        if lost_race(exc):
+            raise SnapshotVerificationFailed(
+                f"The latest pointer of {environment} changed while snapshot {snapshot_id} was being committed; "
+                "nothing was changed and the environment was not deleted. Run the hibernation again."
+            ) from exc
+        raise
     return {"snapshot_id": snapshot_id, "previous_snapshot_id": previous}
 
 

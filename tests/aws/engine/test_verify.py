@@ -71,7 +71,7 @@ def test_unreadable_manifest_is_refused(tmp_path, change, message):
     store = open_store(tmp_path)
     write_snapshot(store)
     doc = json.loads(store.get_bytes("manifest.json")) | change
-    store.put_bytes("manifest.json", json.dumps(doc).encode())
+    _replace(store, "manifest.json", json.dumps(doc).encode())
     with pytest.raises(ManifestCorrupt, match=message):
         verify_snapshot(store)
 
@@ -101,9 +101,9 @@ def test_counting_rows_reads_quoted_line_breaks_as_one_value(tmp_path):
 def _rewrite_table(store, manifest: Manifest, data: bytes, rows: int) -> None:
     """Replace the first table's file and make the manifest agree on size and checksum (not on rows)."""
     entry = manifest.files[0]
-    store.put_bytes(entry.path, data)
+    _replace(store, entry.path, data)
     files = (dataclasses.replace(entry, bytes=len(data), sha256=sha256(data), rows=rows), *manifest.files[1:])
-    store.put_bytes("manifest.json", dataclasses.replace(manifest, files=files).dumps())
+    _replace(store, "manifest.json", dataclasses.replace(manifest, files=files).dumps())
 
 
 def test_counting_rows_catches_a_manifest_that_lies_about_rows(tmp_path):
@@ -124,3 +124,9 @@ def test_counting_rows_reads_concatenated_gzip_members_and_refuses_a_cut_one(tmp
     _rewrite_table(store, manifest, cut, rows=2)
     with pytest.raises(ChecksumMismatch, match="not a complete gzip stream"):
         verify_snapshot(store, count_rows=True)
+
+
+def _replace(store, name: str, data: bytes) -> None:
+    """Rewrite a file of a local snapshot folder (the store itself never overwrites)."""
+    (store.root / name).unlink(missing_ok=True)
+    store.put_bytes(name, data)

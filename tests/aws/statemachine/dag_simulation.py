@@ -104,17 +104,22 @@ class DagSimulation:
                     return
                 manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id)
                 self.snapshots_written.append(conf.snapshot.uri)
+                # Damage is done with a plain PutObject: the store never overwrites (and in AWS the bucket policy
+                # refuses an overwrite; moto does not enforce bucket policies).
+                bucket, prefix = conf.snapshot.uri[len("s3://") :].split("/", 1)
                 if outcome == "truncated":
-                    store.put_bytes(table_path(TABLE), gzip.compress(b"id,dag_id\n", mtime=0))
+                    self._s3().put_object(
+                        Bucket=bucket, Key=prefix + table_path(TABLE), Body=gzip.compress(b"id,dag_id\n", mtime=0)
+                    )
                 if outcome == "reconfigured":
-                    key = conf.snapshot.uri.split("/", 3)[3] + "environment.json"
-                    bucket = conf.snapshot.uri.split("/")[2]
+                    key = prefix + "environment.json"
                     saved = json.loads(self._s3().get_object(Bucket=bucket, Key=key)["Body"].read())
                     saved.update(WebserverAccessMode="PUBLIC_ONLY", ExecutionRoleArn="arn:aws:iam::1:role/admin")
                     self._s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(saved).encode())
                 if outcome == "tampered":
                     original = store.get_bytes(table_path(TABLE))
-                    store.put_bytes(table_path(TABLE), original[:-1] + bytes([original[-1] ^ 0xFF]))
+                    damaged = original[:-1] + bytes([original[-1] ^ 0xFF])
+                    self._s3().put_object(Bucket=bucket, Key=prefix + table_path(TABLE), Body=damaged)
                 callback.succeed(
                     {
                         "snapshot_id": manifest.snapshot_id,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from mwaa_double import OUTPUT_ONLY_FIELDS, default_config
+from mwaa_double import OUTPUT_ONLY_FIELDS
 from world import ENVIRONMENT, HIBERNATION_DAGS, IMPORT_DAG, USER_DAGS, World
 
 REFUSED = "Alert that waking was refused"
@@ -51,7 +51,8 @@ def test_wake_recreates_the_environment_and_restores_every_dags_paused_state(hib
     assert outcome.states.index(CREATE) < outcome.states.index("Wait until the environment is available")
     assert outcome.states.index("Wait until the environment is available") < outcome.states.index(IMPORT)
     (create,) = world.mwaa.calls_of("CreateEnvironment")
-    original = default_config(ENVIRONMENT, world.region)
+    # What the environment had before the hibernation (its network ids are the ones moto assigned).
+    original = world.read_json(f"{ENVIRONMENT}/snapshots/{snapshot_id}/environment.json")
     for field in ("ExecutionRoleArn", "SourceBucketArn", "DagS3Path", "NetworkConfiguration", "EnvironmentClass"):
         assert create.body[field] == original[field], field
     assert not set(create.body) & set(OUTPUT_ONLY_FIELDS), "read-only fields sent to CreateEnvironment"

@@ -92,6 +92,7 @@ def test_only_the_stack_writes_what_it_decides_with(bucket: Bucket) -> None:
     decided = [
         bucket.arn(f"{ENVIRONMENT}/latest.json"),
         bucket.arn(f"{ENVIRONMENT}/state.json"),
+        bucket.arn(f"{ENVIRONMENT}/lock.json"),
         bucket.snapshot("environment.json"),
     ]
     principals = [("an administrator", ADMIN, EVERYTHING_IN_S3)]
@@ -110,6 +111,7 @@ def test_the_stack_roles_write_what_they_own(bucket: Bucket) -> None:
         "SaveConfigurationFunctionRole": ("s3:PutObject", bucket.snapshot("environment.json")),
         "CommitSnapshotFunctionRole": ("s3:PutObject", bucket.arn(f"{ENVIRONMENT}/latest.json")),
         "RecordStateFunctionRole": ("s3:PutObject", bucket.arn(f"{ENVIRONMENT}/state.json")),
+        "PreflightFunctionRole": ("s3:PutObject", bucket.arn(f"{ENVIRONMENT}/lock.json")),
         "PruneSnapshotsFunctionRole": ("s3:DeleteObject", bucket.snapshot("environment.json")),
     }
     for role_id, (action, resource) in owners.items():

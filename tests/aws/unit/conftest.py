@@ -23,7 +23,6 @@ from botocore.validate import ParamValidator
 from moto import mock_aws
 from mwaa_hibernate import layout, settings, snapshots
 from mwaa_hibernate.aws import json_bytes
-from mwaa_hibernate_snapshot import open_store
 from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -188,7 +187,11 @@ def write_snapshot(
     complete: bool = True,
 ) -> dict[str, bytes]:
     """A snapshot folder in the engine's own format: environment.json, two tables, paused state, manifest."""
-    store = open_store(layout.snapshot_uri(aws.bucket, environment, snapshot_id), s3_client=aws.s3)
+    prefix = layout.snapshot_prefix(environment, snapshot_id)
+    # Plain PutObject (no If-None-Match): tests write a folder again to change it, which the store refuses.
+    store = SimpleNamespace(
+        put_bytes=lambda name, data: aws.s3.put_object(Bucket=aws.bucket, Key=prefix + name, Body=data)
+    )
     store.put_bytes(layout.ENVIRONMENT_FILE, json_bytes(saved_environment(environment)))
     files = {}
     entries = []

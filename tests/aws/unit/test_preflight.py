@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import boto3
 import pytest
-from mwaa_hibernate import preflight, snapshots
+from mwaa_hibernate import lock, preflight, snapshots
 from mwaa_hibernate.exceptions import (
     EnvironmentNotAvailable,
     EnvironmentNotFound,
@@ -189,3 +191,43 @@ def test_hibernate_refuses_an_environment_whose_restore_never_completed(aws, sta
 
     snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
     assert hibernate(aws)["action"] == "HIBERNATE"
+
+
+def test_two_starts_at_once_cannot_both_proceed_even_when_listing_misses_them(aws, state_machines) -> None:
+    """Invariant 5: ListExecutions is eventually consistent; the lock (a conditional write) is not."""
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    first = state_machines.start_execution(stateMachineArn=HIBERNATE_SM, name="first")["executionArn"]
+    with mock.patch.object(preflight, "running_executions", return_value=[]):  # neither sees the other listed
+        preflight.check_hibernate(
+            environment=ENVIRONMENT,
+            execution_arn=first,
+            started_at="2026-11-24T19:00:00Z",
+            bucket=aws.bucket,
+            state_machine_arns=[HIBERNATE_SM, WAKE_SM],
+        )
+        with pytest.raises(OverlappingExecution, match=r"holds the lock"):
+            hibernate(aws)
+
+
+def test_the_lock_of_an_execution_that_ended_is_taken_over(aws, state_machines) -> None:
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    ended = state_machines.start_execution(stateMachineArn=HIBERNATE_SM, name="ended")["executionArn"]
+    lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=ended, flow="hibernate")
+    state_machines.stop_execution(executionArn=ended)
+
+    assert hibernate(aws)["action"] == "HIBERNATE"
+    assert (
+        json.loads(aws.s3.get_object(Bucket=aws.bucket, Key=f"{ENVIRONMENT}/lock.json")["Body"].read())["execution_arn"]
+        == OWN
+    )
+
+
+def test_an_expired_lock_is_taken_over_and_a_retry_keeps_its_own(aws, state_machines) -> None:
+    running = state_machines.start_execution(stateMachineArn=WAKE_SM, name="stuck")["executionArn"]
+    past = datetime.now(UTC) - lock.EXPIRY - timedelta(minutes=1)
+    lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=running, flow="wake", now=past)
+
+    taken = lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=OWN, flow="hibernate")
+    again = lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=OWN, flow="hibernate")
+
+    assert taken["execution_arn"] == again["execution_arn"] == OWN

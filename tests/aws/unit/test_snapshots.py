@@ -277,3 +277,41 @@ def test_a_wake_reports_the_hours_since_the_hibernation_was_recorded(aws) -> Non
     assert awake["hours_hibernated"] == pytest.approx(10.75, abs=0.001)
     again = snapshots.record_state(environment=ENVIRONMENT, phase="AWAKE", snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
     assert "hours_hibernated" not in again, "an environment already awake did not sleep"
+
+
+def test_the_latest_pointer_never_moves_backwards(aws) -> None:
+    """Invariant 5: a slower cycle committing an older snapshot after a newer one must not win."""
+    write_snapshot(aws, "20261123T190000Z")
+    write_snapshot(aws)
+    commit(aws)
+
+    with pytest.raises(SnapshotVerificationFailed, match="never moves backwards"):
+        commit(aws, "20261123T190000Z")
+    assert snapshots.read_latest(environment=ENVIRONMENT, bucket=aws.bucket) == SNAPSHOT_ID
+
+
+def test_the_latest_pointer_moves_only_from_the_pointer_it_read(aws, monkeypatch) -> None:
+    write_snapshot(aws, "20261123T190000Z")
+    write_snapshot(aws)
+    commit(aws, "20261123T190000Z")
+    real_get = aws.s3.get_object
+
+    def read_then_lose_the_race(**kw):
+        answer = real_get(**kw)
+        aws.s3.put_object(Bucket=aws.bucket, Key=kw["Key"], Body=b'{"snapshot_id": "20261123T190000Z", "x": 1}')
+        return answer
+
+    monkeypatch.setattr(aws.s3, "get_object", read_then_lose_the_race)
+    with pytest.raises(SnapshotVerificationFailed, match="changed while"):
+        snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket, s3=aws.s3)
+
+
+def test_a_snapshot_object_is_never_overwritten(aws) -> None:
+    from mwaa_hibernate_snapshot import StoreError, open_store
+
+    store = open_store(layout.snapshot_uri(aws.bucket, ENVIRONMENT, SNAPSHOT_ID), s3_client=aws.s3)
+    store.put_bytes("manifest.json", b"first")
+
+    with pytest.raises(StoreError, match="never overwritten"):
+        store.put_bytes("manifest.json", b"second")
+    assert store.get_bytes("manifest.json") == b"first"
