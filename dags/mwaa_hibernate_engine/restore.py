@@ -38,12 +38,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mwaa_hibernate_snapshot.cipher import Cipher, SecretBox
-from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, SnapshotError
+from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, SnapshotError, SnapshotInvalid
 from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest
 from mwaa_hibernate_snapshot.paused_state import batches, changes, parse_paused_state
 from mwaa_hibernate_snapshot.progress import Progress
 from mwaa_hibernate_snapshot.store import READ_CHUNK, SnapshotStore
-from mwaa_hibernate_snapshot.verify import check_file, load_manifest
+from mwaa_hibernate_snapshot.verify import check_complete, check_file, load_manifest
 
 from mwaa_hibernate_engine.classification import Kind
 from mwaa_hibernate_engine.dialects import transport_for
@@ -118,6 +118,7 @@ def run_restore(
             manifest.rows,
             lock_budget_seconds,
         )
+    check_complete(manifest, where=f"{store.uri}manifest.json")
     _check_presence(store, manifest)
     paused = None
     if manifest.paused_state:
@@ -125,6 +126,7 @@ def run_restore(
         paused = parse_paused_state(store.get_bytes(manifest.paused_state.path))
     schema = reflect_schema(engine)
     _check_columns(manifest, schema)
+    _check_every_table_is_there(manifest, schema)
     box = cipher.open_box(manifest.encryption, snapshot_id=manifest.snapshot_id)
     fernet = AirflowFernet(target_fernet)
     current = "(before the first table)"
@@ -207,6 +209,20 @@ def _check_columns(manifest: Manifest, schema: Schema) -> None:
                 f"table {entry.table} differs between the snapshot and the target (columns {missing}): "
                 "the two databases are not at the same schema revision"
             )
+
+
+def _check_every_table_is_there(manifest: Manifest, schema: Schema) -> None:
+    """Every table this schema copies or merges has a file: a table left out would silently not be restored."""
+    missing = sorted(
+        name
+        for name, table in schema.tables.items()
+        if table.policy.kind is not Kind.OWNED and manifest.file_for(name) is None
+    )
+    if missing:
+        raise SnapshotInvalid(
+            f"snapshot {manifest.snapshot_id} has no file for table(s) {', '.join(missing)}, which this database "
+            "copies or merges: restoring it would silently leave them out. Nothing was imported; take a new snapshot"
+        )
 
 
 def _check_revision(session: RestoreSession, manifest: Manifest) -> None:

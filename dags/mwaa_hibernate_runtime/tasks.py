@@ -299,12 +299,18 @@ def pause_dags_before_restore(**context: Any) -> dict[str, Any]:
 
 def restore_snapshot(**context: Any) -> dict[str, Any]:
     """Restore the snapshot in one transaction (the engine refuses bad snapshots, importing nothing)."""
-    from mwaa_hibernate_snapshot import KmsCipher
+    from mwaa_hibernate_snapshot import KmsCipher, load_manifest
 
     with _import_step(context) as step:
+        found = load_manifest(step.store).snapshot_id
+        if found != step.conf.snapshot.snapshot_id:
+            raise SnapshotInvalid(
+                f"{step.store.uri} holds a manifest of snapshot {found}, not of {step.conf.snapshot.snapshot_id}, "
+                "which the wake asked for: nothing was imported"
+            )
         result = _backend().restore(
             store=step.store,
-            cipher=KmsCipher(client=_kms_client(step.conf)),
+            cipher=KmsCipher(step.conf.kms_key_id, client=_kms_client(step.conf)),
             lock_budget_seconds=_lock_budget_seconds(),
         )
     if result.already_restored:

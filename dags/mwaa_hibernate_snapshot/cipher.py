@@ -193,10 +193,17 @@ class KmsCipher:
         _expect_scheme(block, self.scheme)
         from botocore.exceptions import ClientError
 
+        # With a key given (the import DAG: the stack's key), only that key may open the data key: a manifest
+        # naming another key (one its writer controls) is refused, not followed.
+        if self.key_id and _key_of(block.get("kms_key_id")) != _key_of(self.key_id):
+            raise CipherMismatch(
+                f"the snapshot's data key is wrapped with KMS key {block.get('kms_key_id')}, not with {self.key_id}, "
+                "the key this restore trusts: the snapshot was not written by this stack's export"
+            )
         try:
             resp = self.client.decrypt(
                 CiphertextBlob=base64.b64decode(block["encrypted_data_key"]),
-                KeyId=block["kms_key_id"],
+                KeyId=self.key_id or block["kms_key_id"],
                 EncryptionContext=self._context(snapshot_id),
             )
         except ClientError as exc:
@@ -205,6 +212,12 @@ class KmsCipher:
                 "check that the key exists, is enabled, and that this role may use it"
             ) from exc
         return _AesGcmBox(resp["Plaintext"])
+
+
+def _key_of(key: object) -> str:
+    """A KMS key's id, whether given as the id or as its ARN (arn:aws:kms:<region>:<account>:key/<id>)."""
+    text = str(key or "")
+    return text.rsplit(":key/", 1)[-1]
 
 
 # What to pass to open a snapshot, by the scheme its manifest names.

@@ -8,6 +8,7 @@ The manifest's presence means "complete": it is written only after every other f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,8 +23,46 @@ FORMAT_NAME = "mwaa-hibernate-snapshot"
 FORMAT_VERSION = 1
 
 
+# A table's name as Airflow's schema spells them; a file path is exactly tables/<table>.csv.gz.
+TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Tables every verified snapshot of an Airflow major version holds: the ones the engine's classification
+# (mwaa_hibernate_engine.classification) copies or merges that exist on every Airflow version the DAGs support
+# (2.7 to 2.11). Verification outside the environment has no schema to compare with, so it checks this core;
+# the restore checks the full set against the live schema. tests/airflow checks the list against both.
+REQUIRED_TABLES: dict[int, frozenset[str]] = {
+    2: frozenset(
+        {
+            "ab_role",
+            "ab_user",
+            "ab_user_role",
+            "connection",
+            "dag",
+            "dag_run",
+            "dag_run_note",
+            "dataset",
+            "dataset_event",
+            "job",
+            "log",
+            "log_template",
+            "rendered_task_instance_fields",
+            "slot_pool",
+            "task_instance",
+            "task_instance_note",
+            "trigger",
+            "variable",
+            "xcom",
+        }
+    ),
+}
+
+
 def table_path(table: str) -> str:
     return f"{TABLES_PREFIX}{table}{TABLE_SUFFIX}"
+
+
+def airflow_major(version: str | None) -> int | None:
+    match = re.match(r"^(\d+)\.", version or "")
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)

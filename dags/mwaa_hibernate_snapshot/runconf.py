@@ -159,29 +159,28 @@ class ExportConf:
 
 @dataclass(frozen=True)
 class ImportConf:
-    """The conf of one import run, validated."""
+    """The conf of one import run, validated. `kms_key_id` is the stack's key: the import opens a snapshot's
+    data key with that key only, whatever key the manifest names (the manifest is data, not an authority)."""
 
     snapshot: SnapshotLocation
     callback: CallbackConf
+    kms_key_id: str
     ignored_keys: tuple[str, ...] = ()
 
     def to_conf(self) -> dict[str, Any]:
-        return {"snapshot_uri": self.snapshot.uri, "callback": self.callback.to_conf()}
+        return {"snapshot_uri": self.snapshot.uri, "kms_key_id": self.kms_key_id, "callback": self.callback.to_conf()}
 
 
 _EXPORT_KEYS = ("snapshot_uri", "kms_key_id", "callback", "retention_days", "drain_timeout_minutes")
-_IMPORT_KEYS = ("snapshot_uri", "callback")
+_IMPORT_KEYS = ("snapshot_uri", "kms_key_id", "callback")
 
 
 def parse_export_conf(conf: Mapping[str, Any] | None) -> ExportConf:
     """Validate an export run's conf; raise InvalidRunConf naming the first field that is wrong."""
     conf = _require_keys(conf, _EXPORT_KEYS, EXPORT_DAG_ID)
-    kms_key_id = conf["kms_key_id"]
-    if not isinstance(kms_key_id, str) or not kms_key_id.strip():
-        raise InvalidRunConf("kms_key_id must be the ARN, id or alias of the KMS key that encrypts snapshot secrets")
     return ExportConf(
         snapshot=SnapshotLocation.parse(conf["snapshot_uri"]),
-        kms_key_id=kms_key_id.strip(),
+        kms_key_id=_kms_key_id(conf),
         callback=CallbackConf.parse(conf["callback"]),
         retention_days=_bounded_int(conf, "retention_days", MAX_RETENTION_DAYS, "0 keeps all history"),
         drain_timeout_minutes=_bounded_int(
@@ -197,8 +196,16 @@ def parse_import_conf(conf: Mapping[str, Any] | None) -> ImportConf:
     return ImportConf(
         snapshot=SnapshotLocation.parse(conf["snapshot_uri"]),
         callback=CallbackConf.parse(conf["callback"]),
+        kms_key_id=_kms_key_id(conf),
         ignored_keys=_unknown(conf, _IMPORT_KEYS),
     )
+
+
+def _kms_key_id(conf: Mapping[str, Any]) -> str:
+    kms_key_id = conf["kms_key_id"]
+    if not isinstance(kms_key_id, str) or not kms_key_id.strip():
+        raise InvalidRunConf("kms_key_id must be the ARN, id or alias of the KMS key that encrypts snapshot secrets")
+    return kms_key_id.strip()
 
 
 def _require_keys(conf: Mapping[str, Any] | None, keys: tuple[str, ...], dag_id: str) -> Mapping[str, Any]:

@@ -89,7 +89,11 @@ class LocalStore:
         return str(self.root)
 
     def _path(self, name: str) -> Path:
-        return self.root / name
+        # A name comes from a manifest, which is data: it must stay inside the folder (no "..", no absolute path).
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root.resolve()) or path == self.root.resolve():
+            raise StoreError(f"{name!r} is not a file inside the snapshot folder {self.root}: refused")
+        return path
 
     @contextlib.contextmanager
     def writer(self, name: str) -> Iterator[CountingWriter]:

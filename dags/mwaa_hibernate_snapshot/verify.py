@@ -7,8 +7,18 @@ from __future__ import annotations
 import hashlib
 import zlib
 
-from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, ManifestMissing
-from mwaa_hibernate_snapshot.manifest import MANIFEST_NAME, TABLE_SUFFIX, FileEntry, Manifest
+from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, ManifestCorrupt, ManifestMissing
+from mwaa_hibernate_snapshot.manifest import (
+    MANIFEST_NAME,
+    PAUSED_STATE_NAME,
+    REQUIRED_TABLES,
+    TABLE_NAME,
+    TABLE_SUFFIX,
+    FileEntry,
+    Manifest,
+    airflow_major,
+    table_path,
+)
 from mwaa_hibernate_snapshot.progress import Progress, no_progress
 from mwaa_hibernate_snapshot.store import READ_CHUNK, SnapshotStore
 
@@ -102,6 +112,40 @@ def check_file(store: SnapshotStore, entry: FileEntry, *, count_rows: bool = Fal
         )
 
 
+def check_complete(manifest: Manifest, *, where: str) -> None:
+    """A manifest that describes a whole, restorable snapshot: a revision and an Airflow version, well-formed
+    paths (exactly tables/<table>.csv.gz, each table once; the paused-state record by its name), and every
+    table its Airflow major version always has (`REQUIRED_TABLES`). Raises ManifestCorrupt saying what is wrong."""
+    problems = []
+    if not manifest.alembic_revision:
+        problems.append("no alembic revision")
+    major = airflow_major(manifest.airflow_version)
+    if major is None:
+        problems.append(f"no Airflow version (found {manifest.airflow_version!r})")
+    seen: set[str] = set()
+    for entry in manifest.files:
+        table = entry.table or ""
+        if not TABLE_NAME.match(table) or entry.path != table_path(table):
+            problems.append(
+                f"a file entry with table {table!r} and path {entry.path!r} (expected tables/<table>.csv.gz)"
+            )
+        elif table in seen:
+            problems.append(f"table {table} listed twice")
+        seen.add(table)
+    if manifest.paused_state is not None and manifest.paused_state.path != PAUSED_STATE_NAME:
+        problems.append(f"a paused-state record at {manifest.paused_state.path!r}, not {PAUSED_STATE_NAME}")
+    missing = sorted(REQUIRED_TABLES.get(major or 0, frozenset()) - seen)
+    if missing:
+        problems.append(f"no file for table(s) {', '.join(missing)}")
+    if not manifest.files:
+        problems.append("no table files at all")
+    if problems:
+        raise ManifestCorrupt(
+            f"{where} does not describe a complete snapshot: {'; '.join(problems)}. It was not written by a finished "
+            "export of this version: do not restore it, take a new snapshot"
+        )
+
+
 def verify_snapshot(store: SnapshotStore, *, progress: Progress = no_progress, count_rows: bool = False) -> Manifest:
     """Check that the snapshot in `store` is complete and intact; return its manifest.
 
@@ -114,6 +158,7 @@ def verify_snapshot(store: SnapshotStore, *, progress: Progress = no_progress, c
         ManifestMissing, ManifestCorrupt, FileMissing or ChecksumMismatch, with what to do in the message.
     """
     manifest = load_manifest(store)
+    check_complete(manifest, where=f"{store.uri}{MANIFEST_NAME}")
     entries = [*manifest.files, *([manifest.paused_state] if manifest.paused_state else [])]
     for entry in entries:
         check_file(store, entry, count_rows=count_rows)

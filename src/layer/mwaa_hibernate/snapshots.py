@@ -151,8 +151,9 @@ def verify(
             f"Snapshot {snapshot_id} of {environment} has no {layout.ENVIRONMENT_FILE}, so the environment could "
             "not be recreated from it. Run the hibernation again."
         )
+    saved = None
     if configuration_sha256 is not None:
-        load_configuration(
+        saved = load_configuration(
             environment=environment,
             snapshot_id=snapshot_id,
             bucket=bucket,
@@ -168,6 +169,12 @@ def verify(
         raise SnapshotVerificationFailed(
             f"The manifest in snapshot folder {snapshot_id} of {environment} describes snapshot "
             f"{manifest.snapshot_id}: the folder was copied or written by something else. Run the hibernation again."
+        )
+    if saved is not None and manifest.airflow_version != saved.get("AirflowVersion"):
+        raise SnapshotVerificationFailed(
+            f"Snapshot {snapshot_id} of {environment} was exported by Airflow {manifest.airflow_version}, but the "
+            f"saved configuration recreates Airflow {saved.get('AirflowVersion')}: the restore would refuse it. The "
+            "environment was not deleted. Run the hibernation again (an upgrade may have been in progress)."
         )
     return {"snapshot_id": snapshot_id, "files": len(manifest.files), "bytes": manifest.bytes, "rows": manifest.rows}
 

@@ -49,15 +49,16 @@ def build_conf(
 ) -> dict[str, Any]:
     """The run's conf, validated by the DAGs' own parser so a bad value fails here, not inside Airflow.
 
-    The export gets the key and the trimming and drain settings; the import only the snapshot and callback.
+    Both get the stack's key (the import opens the data key with it only); the export also the trimming and drain
+    settings.
     """
     conf: dict[str, Any] = {
         "snapshot_uri": layout.snapshot_uri(bucket, environment, snapshot_id),
+        "kms_key_id": kms_key_arn,
         "callback": dagconf.CallbackConf(token_ciphertext=token_ciphertext, region=region).to_conf(),
     }
     if purpose == "import":
         return dagconf.parse_import_conf(conf).to_conf()
-    conf["kms_key_id"] = kms_key_arn
     conf["retention_days"] = int(retention_days or 0)
     conf["drain_timeout_minutes"] = int(drain_timeout_minutes or 0)
     return dagconf.parse_export_conf(conf).to_conf()

@@ -38,17 +38,21 @@ def test_export_conf_from_the_contract_parses_into_typed_fields():
     assert conf.to_conf() == EXPORT_CONF
 
 
-def test_import_conf_needs_only_the_snapshot_and_the_callback():
-    conf = parse_import_conf({"snapshot_uri": EXPORT_CONF["snapshot_uri"], "callback": EXPORT_CONF["callback"]})
+IMPORT_CONF = {k: EXPORT_CONF[k] for k in ("snapshot_uri", "kms_key_id", "callback")}
+
+
+def test_import_conf_needs_the_snapshot_the_stacks_key_and_the_callback():
+    conf = parse_import_conf(IMPORT_CONF)
 
     assert conf.snapshot.snapshot_id == "20261124T190000Z"
-    assert conf.to_conf() == {"snapshot_uri": EXPORT_CONF["snapshot_uri"], "callback": EXPORT_CONF["callback"]}
+    assert conf.kms_key_id == EXPORT_CONF["kms_key_id"]
+    assert conf.to_conf() == IMPORT_CONF
+    with pytest.raises(InvalidRunConf, match="kms_key_id"):
+        parse_import_conf({k: v for k, v in IMPORT_CONF.items() if k != "kms_key_id"})
 
 
 def test_a_key_prefix_before_the_environment_and_a_missing_trailing_slash_are_accepted():
-    conf = parse_import_conf(
-        {"snapshot_uri": "s3://b/teams/data/env-1/snapshots/20261124T190000Z", "callback": EXPORT_CONF["callback"]}
-    )
+    conf = parse_import_conf({**IMPORT_CONF, "snapshot_uri": "s3://b/teams/data/env-1/snapshots/20261124T190000Z"})
 
     assert conf.snapshot.environment == "env-1"
     assert conf.snapshot.uri.endswith("/20261124T190000Z/")

@@ -416,7 +416,11 @@ def target(
 def rejected_import(aws: Aws, target: Environment) -> Outcome:
     """Importing the failed export's half-written snapshot (no manifest) must be refused."""
     arn, token = _run_with_callback(
-        aws, target, IMPORT_DAG_ID, "manual__wake_rejected", {"snapshot_uri": FAILED_SNAPSHOT}
+        aws,
+        target,
+        IMPORT_DAG_ID,
+        "manual__wake_rejected",
+        {"snapshot_uri": FAILED_SNAPSHOT, "kms_key_id": aws.key_arn},
     )
     execution = wait_for_execution(aws.client("stepfunctions"), arn, timeout=RUN_TIMEOUT)
     target.wait_for_run(IMPORT_DAG_ID, "manual__wake_rejected")
@@ -435,7 +439,9 @@ def test_a_half_written_snapshot_is_rejected_and_nothing_is_imported(rejected_im
 @pytest.fixture(scope="module")
 def imported(aws: Aws, target: Environment, rejected_import: Outcome) -> Outcome:
     """The wake: the good snapshot into the fresh environment (after the rejected attempt, which changed nothing)."""
-    arn, token = _run_with_callback(aws, target, IMPORT_DAG_ID, "manual__wake_ok", {"snapshot_uri": GOOD_SNAPSHOT})
+    arn, token = _run_with_callback(
+        aws, target, IMPORT_DAG_ID, "manual__wake_ok", {"snapshot_uri": GOOD_SNAPSHOT, "kms_key_id": aws.key_arn}
+    )
     execution = wait_for_execution(aws.client("stepfunctions"), arn, timeout=RUN_TIMEOUT)
     target.wait_for_run(IMPORT_DAG_ID, "manual__wake_ok")
     return Outcome(execution=execution, token=token)

@@ -22,6 +22,8 @@ import pytest
 import sqlalchemy as sa
 from mwaa_hibernate_runtime import tasks
 from mwaa_hibernate_runtime.errors import CallbackRejected, DrainTimeout
+from mwaa_hibernate_snapshot.errors import SnapshotInvalid
+from mwaa_hibernate_snapshot.manifest import Manifest
 from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID, IMPORT_DAG_ID, token_encryption_context
 
 from .hibernation_support import EPOCH, add_dag, add_run, add_ti, clone_migrated, paused_states, wait_for_execution
@@ -106,7 +108,7 @@ def aws(moto):
         definition=json.dumps(definition),
         roleArn="arn:aws:iam::123456789012:role/x",
     )["stateMachineArn"]
-    return {"kms": kms, "sqs": sqs, "sfn": sfn, "key": key, "queue": queue, "machine": machine}
+    return {"kms": kms, "sqs": sqs, "sfn": sfn, "s3": s3, "key": key, "queue": queue, "machine": machine}
 
 
 @pytest.fixture
@@ -222,7 +224,7 @@ def test_an_invalid_conf_fails_before_touching_anything_and_the_handler_copes(en
 
 def test_an_import_of_a_missing_snapshot_is_rejected_and_leaves_the_dags_paused(environment, aws, caplog):
     arn, _, conf = _waiting_run(aws)
-    run = Run({"snapshot_uri": conf["snapshot_uri"], "callback": conf["callback"]})
+    run = Run({"snapshot_uri": conf["snapshot_uri"], "kms_key_id": conf["kms_key_id"], "callback": conf["callback"]})
     run.step(tasks.PAUSE_DAGS, tasks.pause_dags_before_restore)
 
     with pytest.raises(Exception, match="manifest"):
@@ -234,6 +236,23 @@ def test_an_import_of_a_missing_snapshot_is_rejected_and_leaves_the_dags_paused(
     assert (execution["status"], execution.get("error")) == ("FAILED", "SnapshotRejected")
     assert all(p for d, p in paused_states(environment).items() if d not in (EXPORT_DAG_ID, IMPORT_DAG_ID))
     assert "Nothing was imported" in caplog.text
+
+
+def test_an_import_of_a_folder_holding_another_snapshots_manifest_is_rejected(environment, aws):
+    """Issue 11: the import checks the snapshot id against what the state machine asked for."""
+    arn, _, conf = _waiting_run(aws)
+    bucket, prefix = conf["snapshot_uri"][len("s3://") :].split("/", 1)
+    other = Manifest(
+        snapshot_id="20200101T000000Z", created_at="2020-01-01T00:00:00Z", dialect="postgresql",
+        alembic_revision="x", airflow_version="2.10.5", encryption={"scheme": "none"}, files=(),
+    )  # fmt: skip
+    aws["s3"].put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=other.dumps())
+    run = Run({k: conf[k] for k in ("snapshot_uri", "kms_key_id", "callback")})
+
+    with pytest.raises(SnapshotInvalid, match="not of 20261124T"):
+        run.step(tasks.RESTORE_SNAPSHOT, tasks.restore_snapshot)
+    run.step(tasks.REPORT_FAILURE, tasks.report_import_failure)
+    assert wait_for_execution(aws["sfn"], arn).get("error") == "SnapshotRejected"
 
 
 def _steps(run: Run, steps: list[tuple[str, Any]]) -> None:
@@ -271,7 +290,9 @@ def test_export_then_import_twice_restores_history_and_paused_states_the_second_
     outputs = []
     for _ in range(2):
         arn, _, fresh = _waiting_run(aws)
-        wake = Run({"snapshot_uri": conf["snapshot_uri"], "callback": fresh["callback"]})
+        wake = Run(
+            {"snapshot_uri": conf["snapshot_uri"], "kms_key_id": conf["kms_key_id"], "callback": fresh["callback"]}
+        )
         _steps(
             wake,
             [

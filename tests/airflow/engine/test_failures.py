@@ -124,6 +124,29 @@ def test_other_alembic_revision_is_refused(target, snapshot_copy, unchanged):
     assert "same Airflow version" in str(error)
 
 
+@pytest.mark.parametrize("table", ["xcom", "task_instance_history", "dataset_alias"])
+def test_a_manifest_leaving_out_a_table_the_target_copies_or_merges_is_refused(target, snapshot_copy, unchanged, table):
+    """Issue 11: the restore silently skipped a table the manifest left out; now it names it and imports nothing."""
+    doc = json.loads((snapshot_copy / "manifest.json").read_text())
+    if not any(f["table"] == table for f in doc["files"]):
+        pytest.skip(f"this Airflow has no {table} table")
+    _edit_manifest(snapshot_copy, files=[f for f in doc["files"] if f["table"] != table])
+    _refused(target, snapshot_copy, SnapshotInvalid, message=table)
+
+
+def test_the_classification_copies_or_merges_every_table_a_verified_snapshot_must_hold(good_snapshot):
+    """REQUIRED_TABLES (the format's core, which verification outside the environment checks) is a subset of what
+    the classification copies or merges and of what a real export writes."""
+    from mwaa_hibernate_engine.classification import TABLES, Kind
+    from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES
+
+    _, uri = good_snapshot
+    exported = {f["table"] for f in json.loads((uri / "manifest.json").read_text())["files"]}
+    for table in REQUIRED_TABLES[2]:
+        assert TABLES[table].kind is not Kind.OWNED, table
+    assert REQUIRED_TABLES[2] <= exported, sorted(REQUIRED_TABLES[2] - exported)
+
+
 def test_half_written_snapshot_without_manifest_is_refused(target, snapshot_copy, unchanged):
     (snapshot_copy / "manifest.json").unlink()
     with pytest.raises(ManifestMissing, match="did not finish"):

@@ -13,7 +13,7 @@ from mwaa_hibernate import layout, snapshots
 from mwaa_hibernate_cli import app
 from mwaa_hibernate_cli.exits import EXIT_AWS_ACCESS, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 from mwaa_hibernate_snapshot import open_store
-from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
+from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES, FileEntry, Manifest, table_path
 from typer.testing import CliRunner
 
 STACK, ENVIRONMENT = "ops-snapshots", "snap-env"
@@ -30,11 +30,15 @@ def write_snapshot(s3: Any, bucket: str, snapshot_id: str) -> None:
     store.put_bytes(layout.ENVIRONMENT_FILE, json.dumps({"Name": ENVIRONMENT, "AirflowVersion": "2.10.3"}).encode())
     data = gzip.compress(b'id,key,val\n1,a,"multi\nline"\n2,b,\n')
     store.put_bytes(table_path("variable"), data)
-    entry = FileEntry(table_path("variable"), len(data), hashlib.sha256(data).hexdigest(), "variable", "copy", 2)
+    entries = [FileEntry(table_path("variable"), len(data), hashlib.sha256(data).hexdigest(), "variable", "copy", 2)]
+    for table in sorted(REQUIRED_TABLES[2] - {"variable"}):  # every table Airflow 2 always has, empty
+        empty = gzip.compress(b"id\n")
+        store.put_bytes(table_path(table), empty)
+        entries.append(FileEntry(table_path(table), len(empty), hashlib.sha256(empty).hexdigest(), table, "copy", 0))
     timings = {"seconds": 1.5, "tables": {"variable": 0.2}}
     manifest = Manifest(
-        snapshot_id, "2026-11-24T19:03:31Z", "postgresql", "5f2621c13b39", "2.10.3", {"scheme": "none"}, (entry,),
-        timings=timings,
+        snapshot_id, "2026-11-24T19:03:31Z", "postgresql", "5f2621c13b39", "2.10.3", {"scheme": "none"},
+        tuple(entries), timings=timings,
     )  # fmt: skip
     store.put_bytes(layout.MANIFEST_FILE, manifest.dumps())
 
@@ -67,9 +71,9 @@ def test_show_prints_tables_and_configuration(bucket) -> None:
     result = run("snapshots", "show", IDS[0], "--json")
     assert result.exit_code == EXIT_OK, result.output
     shown = json.loads(result.stdout)
-    assert shown["tables_detail"] == [
-        {"table": "variable", "kind": "copy", "rows": 2, "bytes": shown["bytes"], "seconds": 0.2}
-    ]
+    assert shown["tables_detail"][0] == {"table": "variable", "kind": "copy", "rows": 2, "bytes": 53, "seconds": 0.2}
+    assert sum(t["bytes"] for t in shown["tables_detail"]) == shown["bytes"]
+    assert {t["table"] for t in shown["tables_detail"][1:]} == REQUIRED_TABLES[2] - {"variable"}
     assert shown["configuration"] == {"AirflowVersion": "2.10.3"}
     assert "variable" in run("snapshots", "show", IDS[0]).stdout
 

@@ -59,3 +59,16 @@ def test_scheme_mismatch_says_what_to_pass(tmp_path):
     _, kms_block = KeyFileCipher(tmp_path / "k").new_box(snapshot_id="s")
     with pytest.raises(CipherMismatch, match="--key-file"):
         KmsCipher().open_box(kms_block, snapshot_id="s")
+
+
+def test_a_restore_given_the_stacks_key_opens_only_data_keys_wrapped_with_it(kms_key):
+    """The manifest is data: one naming another key (its writer's own) is refused, not followed (issue 11)."""
+    kms = boto3.client("kms")
+    other = kms.create_key(Description="someone else's")["KeyMetadata"]["Arn"]
+    _, block = KmsCipher(other, client=kms).new_box(snapshot_id="20261124T190000Z")
+
+    with pytest.raises(CipherMismatch, match="not with"):
+        KmsCipher(kms_key, client=kms).open_box(block, snapshot_id="20261124T190000Z")
+    key_id = kms_key.rsplit("/", 1)[-1]
+    _, ours = KmsCipher(kms_key, client=kms).new_box(snapshot_id="20261124T190000Z")
+    assert KmsCipher(key_id, client=kms).open_box(ours, snapshot_id="20261124T190000Z")  # id or ARN alike

@@ -33,7 +33,7 @@ from mwaa_hibernate_snapshot import (
     verify_snapshot,
     write_paused_state,
 )
-from mwaa_hibernate_snapshot.manifest import FileEntry, table_path
+from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES, FileEntry, table_path
 from mwaa_hibernate_snapshot.runconf import EXPORT_FAILED, IMPORT_FAILED, parse_export_conf, parse_import_conf
 
 # One small table is enough: the state machines only see the manifest, sizes and checksums.
@@ -193,6 +193,11 @@ def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
         rows=1,
         columns=("id", "dag_id", "run_id", "state"),
     )
+    files = [table]
+    for name in sorted(REQUIRED_TABLES[2] - {TABLE}):  # every table Airflow 2 always has, empty
+        with store.writer(table_path(name)) as writer:
+            writer.write(gzip.compress(b"id\n", mtime=0))
+        files.append(FileEntry(table_path(name), writer.bytes_written, writer.sha256, name, "copy", 0, ("id",)))
     paused_bytes = store.get_bytes(PAUSED_STATE_NAME)
     paused = FileEntry(path=PAUSED_STATE_NAME, bytes=len(paused_bytes), sha256=hashlib.sha256(paused_bytes).hexdigest())
     _, encryption = NoEncryption().new_box(snapshot_id=snapshot_id)
@@ -203,7 +208,7 @@ def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
         alembic_revision="5f2621c13b39",
         airflow_version="2.10.3",
         encryption=encryption,
-        files=(table,),
+        files=tuple(files),
         excluded_dag_ids=HIBERNATION_DAG_IDS,
         paused_state=paused,
         timings={"seconds": EXPORT_SECONDS},

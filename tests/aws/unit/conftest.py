@@ -23,7 +23,7 @@ from botocore.validate import ParamValidator
 from moto import mock_aws
 from mwaa_hibernate import layout, settings, snapshots
 from mwaa_hibernate.aws import json_bytes
-from mwaa_hibernate_snapshot.manifest import FileEntry, Manifest, table_path
+from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES, FileEntry, Manifest, table_path
 
 REPO = Path(__file__).resolve().parents[3]
 EVENTS = REPO / "events"
@@ -36,6 +36,8 @@ HIBERNATE_SM = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-hibernat
 WAKE_SM = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-wake"
 
 SERVICE_ROLE = "AWSServiceRoleForAmazonMWAA"
+# How many table files `write_snapshot` writes: two with rows, and every other table Airflow 2 always has, empty.
+TABLE_FILES = len(REQUIRED_TABLES[2] | {"variable", "dag_run"})
 _MWAA_MODEL = botocore.session.get_session().get_service_model("mwaa")
 
 
@@ -209,6 +211,12 @@ def write_snapshot(
                 rows=csv.count(b"\n") - 1,
             )
         )
+    for table in sorted(REQUIRED_TABLES[2] - {"variable", "dag_run"}):  # every table Airflow 2 always has, empty
+        data = gzip.compress(b"id\n")
+        store.put_bytes(table_path(table), data)
+        files[table_path(table)] = data
+        digest = hashlib.sha256(data).hexdigest()
+        entries.append(FileEntry(path=table_path(table), bytes=len(data), sha256=digest, table=table, rows=0))
     paused_entry = None
     if paused is not None:
         body = json.dumps({"dags": paused}).encode()

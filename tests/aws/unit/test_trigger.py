@@ -73,12 +73,12 @@ def test_the_task_token_travels_only_as_ciphertext_bound_to_the_environment(envi
         )
 
 
-def test_the_import_conf_has_only_the_snapshot_and_the_callback(environment) -> None:
+def test_the_import_conf_has_the_snapshot_the_stacks_key_and_the_callback(environment) -> None:
     run(environment, purpose="import")
 
     (_, p1, _), (_, p2, body) = environment.mwaa.rest_calls()
     assert (p1, p2) == ("/dags/mwaa_hibernate_import", "/dags/mwaa_hibernate_import/dagRuns")
-    assert sorted(body["conf"]) == ["callback", "snapshot_uri"]
+    assert sorted(body["conf"]) == ["callback", "kms_key_id", "snapshot_uri"]
     dagconf.parse_import_conf(body["conf"])
 
 
