@@ -3,8 +3,9 @@
 Each step parses the run's conf, beats the waiting state machine's heartbeat while it works, and on
 failure leaves a short, secret-free reason in XCom (key `failure`) for the failure handler, which runs
 whenever a step fails, even one that was killed. The export's handler restores every DAG's paused
-state exactly as recorded before it tells the state machine; that also covers a success callback the
-state machine no longer accepts, because then the environment will not be deleted.
+state exactly as recorded before it tells the state machine, except once the success report went out: its
+reply can be lost after Step Functions accepted it, and the environment is then deleted, so the DAGs stay
+paused and the state machine's own compensation step unpauses them if it did not get the success.
 
 Every database operation goes through one `Backend` (`_backend`): on Airflow 2 the task reaches the
 metadata database in-process, through Airflow's own engine (`_metadata_engine`).
@@ -60,6 +61,9 @@ EXPORT_STEPS = (RECORD_PAUSED_STATES, PAUSE_DAGS, DRAIN_RUNNING_WORK, TRIM_HISTO
 IMPORT_STEPS = (PAUSE_DAGS, RESTORE_SNAPSHOT, APPLY_PAUSED_STATES, REPORT_SUCCESS)
 
 FAILURE_XCOM_KEY = "failure"
+# Set by the export's report step just before SendTaskSuccess: from then on the state machine may have the success
+# (a reply can be lost after Step Functions accepted it) and go on to delete the environment.
+SUCCESS_SENT_XCOM_KEY = "success_sent"
 
 # Task defaults of both hibernation DAGs.
 DEFAULT_ARGS = {
@@ -258,6 +262,7 @@ def report_export_success(**context: Any) -> None:
     """SendTaskSuccess with the export's summary. If Step Functions refuses it, this fails and DAGs are restored."""
     with _export_step(context) as step:
         summary = context["ti"].xcom_pull(task_ids=EXPORT_SNAPSHOT)
+        context["ti"].xcom_push(key=SUCCESS_SENT_XCOM_KEY, value=True)
         step.callback.succeed(summary)
 
 
@@ -266,6 +271,17 @@ def restore_paused_states_and_report_failure(**context: Any) -> None:
     failure = _recorded_failure(context, EXPORT_STEPS, EXPORT_FAILED)
     record = context["ti"].xcom_pull(task_ids=RECORD_PAUSED_STATES)
     cause = f"The export DAG failed in step {failure.task}: {failure.reason}."
+    if context["ti"].xcom_pull(task_ids=REPORT_SUCCESS, key=SUCCESS_SENT_XCOM_KEY):
+        # SendTaskSuccess went out and its answer was lost or refused: Step Functions may have the success and be
+        # deleting the environment, so unpausing here would start runs that die with it. The DAGs stay paused;
+        # if the state machine did not get the success it fails, and its own compensation step unpauses them.
+        outcome = (
+            "The success report may have reached the state machine, so every DAG stays paused here; if the "
+            "hibernation did not go on, its 'Restore the DAGs' paused states' step unpauses them."
+        )
+        log.warning("%s %s", cause, outcome)
+        _tell_failure(context, parse_export_conf, failure.error, f"{cause} {outcome}")
+        return
     try:
         if record is None:
             outcome = "No DAG had been paused yet, so every DAG keeps its paused state."

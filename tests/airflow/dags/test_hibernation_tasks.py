@@ -315,3 +315,34 @@ def test_export_then_import_twice_restores_history_and_paused_states_the_second_
 
     assert [o["dags_unpaused"] for o in outputs] == [2, 2]
     assert outputs[0]["snapshot_id"] == outputs[1]["snapshot_id"] == conf["snapshot_uri"].rstrip("/").rsplit("/", 1)[1]
+
+
+def test_a_lost_success_reply_leaves_the_dags_paused_while_the_state_machine_goes_on(environment, aws, monkeypatch):
+    """Issue 11: Step Functions accepted the success but its reply was lost: the export DAG must not unpause DAGs
+    in an environment the state machine is about to delete."""
+    from mwaa_hibernate_runtime.callback import TaskTokenCallback
+    from mwaa_hibernate_runtime.errors import CallbackError
+
+    arn, _, conf = _waiting_run(aws)
+    run = Run(conf)
+    for task_id, func in (
+        (tasks.RECORD_PAUSED_STATES, tasks.record_paused_states),
+        (tasks.PAUSE_DAGS, tasks.pause_dags),
+        (tasks.DRAIN_RUNNING_WORK, tasks.drain_running_work),
+        (tasks.TRIM_HISTORY, tasks.trim_history),
+    ):
+        run.step(task_id, func)
+    run.xcoms[(tasks.EXPORT_SNAPSHOT, "return_value")] = {"snapshot_id": "x", "tables": 1, "rows": 1, "bytes": 1}
+    real_succeed = TaskTokenCallback.succeed
+
+    def accepted_then_lost(self, output):
+        real_succeed(self, output)
+        raise CallbackError("send_task_success could not reach Step Functions (ReadTimeoutError)")
+
+    monkeypatch.setattr(TaskTokenCallback, "succeed", accepted_then_lost)
+    with pytest.raises(CallbackError):
+        run.step(tasks.REPORT_SUCCESS, tasks.report_export_success)
+    run.step(tasks.RESTORE_AFTER_FAILURE, tasks.restore_paused_states_and_report_failure)
+
+    assert wait_for_execution(aws["sfn"], arn)["status"] == "SUCCEEDED"  # the hibernation goes on to delete
+    assert all(p for d, p in paused_states(environment).items() if d not in (EXPORT_DAG_ID, IMPORT_DAG_ID))
