@@ -20,7 +20,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, snapshot_id}. Returns {restored, unpaused, kept_paused, note}."""
     config = settings.Settings.from_environment()
     restored = paused_dags.restore_paused_states(
-        environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
+        environment=event["environment_name"],
+        snapshot_id=event["snapshot_id"],
+        bucket=config.bucket,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     published.publish(metrics, event["environment_name"], {published.DAGS_UNPAUSED_AFTER_FAILURE: restored["restored"]})
     return restored

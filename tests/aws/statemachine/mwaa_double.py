@@ -300,13 +300,16 @@ class MwaaDouble:
             return _response(url, 400, {"Message": f"Environment {name} is {env.current()[0]}"}, "ValidationException")
         method, path = body.get("Method"), body.get("Path", "")
         override = self.rest_overrides.get((method, path))
-        status, answer = override if override else self._airflow(env, method, path, body.get("Body") or {})
+        query = body.get("QueryParameters") or {}
+        status, answer = override if override else self._airflow(env, method, path, body.get("Body") or {}, query)
         if status >= 400:  # the botocore model: both exceptions are HTTP 400 and carry Airflow's status
             error_type = "RestApiClientException" if status < 500 else "RestApiServerException"
             return _response(url, 400, {"RestApiStatusCode": status, "RestApiResponse": answer}, error_type)
         return _response(url, 200, {"RestApiStatusCode": status, "RestApiResponse": answer})
 
-    def _airflow(self, env: FakeEnvironment, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    def _airflow(
+        self, env: FakeEnvironment, method: str, path: str, body: dict[str, Any], query: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         def dag_json(dag_id: str) -> dict[str, Any]:
             return {"dag_id": dag_id, "is_paused": env.dags[dag_id], "is_active": True}
 
@@ -314,9 +317,8 @@ class MwaaDouble:
             detail = f"The DAG with dag_id: `{dag_id}` was not found"
             return 404, {"title": "DAG not found", "status": 404, "detail": detail, "type": "about:blank"}
 
-        if path == "/dags" and method == "GET":
-            dags = [dag_json(dag_id) for dag_id in sorted(env.dags)]
-            return 200, {"dags": dags, "total_entries": len(dags)}
+        if path == "/dags":
+            return _dags(env, method, body, query or {})
         if match := re.fullmatch(r"/dags/([^/]+)", path):
             dag_id = match.group(1)
             if dag_id not in env.dags:
@@ -346,6 +348,21 @@ class MwaaDouble:
                     return 200, _run_json(run)
             return 404, {"title": "DAGRun not found", "status": 404, "detail": f"{match.group(2)} not found"}
         return 404, {"title": "Not Found", "status": 404, "detail": f"{method} {path} is not modelled by the double"}
+
+
+def _dags(env: FakeEnvironment, method: str, body: dict[str, Any], query: dict[str, Any]) -> tuple[int, Any]:
+    """GET /dags (every DAG), and Airflow 2's bulk PATCH /dags: every DAG whose id matches dag_id_pattern
+    (ILIKE '%<pattern>%')."""
+    from mwaa_hibernate.paused_dags import pattern_matches
+
+    if method == "GET":
+        chosen = sorted(env.dags)
+    else:
+        chosen = [d for d in sorted(env.dags) if pattern_matches(str(query["dag_id_pattern"]), d)]
+        for dag_id in chosen:
+            env.dags[dag_id] = bool(body["is_paused"])
+    dags = [{"dag_id": d, "is_paused": env.dags[d], "is_active": True} for d in chosen]
+    return 200, {"dags": dags, "total_entries": len(dags)}
 
 
 def _run_json(run: DagRun) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 from dag_simulation import write_snapshot
 from mwaa_double import OUTPUT_ONLY_FIELDS
 from mwaa_hibernate_snapshot import open_store, write_paused_state
+from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES, table_path
 from world import ENVIRONMENT, EXPORT_DAG, USER_DAGS, World
 
 REFUSED = "Alert that hibernation was refused"
@@ -47,8 +48,8 @@ def test_hibernation_saves_config_exports_verifies_commits_then_deletes(world: W
     assert set(world.keys(prefix)) == {
         f"{prefix}environment.json",
         f"{prefix}dag_paused_state.json",
-        f"{prefix}tables/dag_run.csv.gz",
         f"{prefix}manifest.json",
+        *(f"{prefix}{table_path(table)}" for table in REQUIRED_TABLES[2]),
     }
     saved = world.read_json(f"{prefix}environment.json")
     assert json.dumps(saved).count(ENVIRONMENT) >= 1 and "ExecutionRoleArn" in json.dumps(saved)

@@ -47,7 +47,8 @@ def commit_a_smaller_previous_snapshot(world: World) -> None:
     write_paused_state(store, USER_DAGS)
     full = write_snapshot(store, snapshot_id=PREVIOUS_ID)
     half = dataclasses.replace(full, files=tuple(dataclasses.replace(f, bytes=f.bytes // 2) for f in full.files))
-    store.put_bytes("manifest.json", half.dumps())
+    key = f"{ENVIRONMENT}/snapshots/{PREVIOUS_ID}/manifest.json"  # rewritten: a plain PutObject, not the store
+    world.client("s3").put_object(Bucket=world.stack.bucket, Key=key, Body=half.dumps())
     latest = json.dumps({"snapshot_id": PREVIOUS_ID}).encode()
     world.client("s3").put_object(Bucket=world.stack.bucket, Key=f"{ENVIRONMENT}/latest.json", Body=latest)
 

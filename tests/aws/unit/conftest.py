@@ -101,6 +101,8 @@ class FakeMwaa:
         self.rest_answers: dict[tuple[str, str], tuple[int, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: dict[str, ClientError] = {}
+        # The environment's DAGs ({dag_id: is_paused}) when a test models Airflow's /dags endpoints.
+        self.dags: dict[str, bool] | None = None
 
     def _call(self, operation: str, params: dict[str, Any]) -> None:
         shape = _MWAA_MODEL.operation_model(operation).input_shape
@@ -125,11 +127,39 @@ class FakeMwaa:
 
     def invoke_rest_api(self, **params: Any) -> dict[str, Any]:
         self._call("InvokeRestApi", params)
-        status, body = self.rest_answers.get((params["Method"], params["Path"]), (200, {}))
+        method, path = params["Method"], params["Path"]
+        scripted = self.rest_answers.get((method, path))
+        status, body = scripted or self._dags_api(method, path, params.get("QueryParameters") or {}, params)
         if status >= 400:
             code = "RestApiClientException" if status < 500 else "RestApiServerException"
             raise client_error(code, "Airflow said no", RestApiStatusCode=status, RestApiResponse=body)
         return {"RestApiStatusCode": status, "RestApiResponse": body}
+
+    def _dags_api(self, method: str, path: str, query: dict[str, str], params: dict[str, Any]) -> tuple[int, Any]:
+        """Airflow 2's /dags endpoints over `self.dags` ({dag_id: is_paused}) when a test sets it."""
+        from mwaa_hibernate.paused_dags import pattern_matches
+
+        if self.dags is None:
+            return 200, {}
+        if path == "/dags" and method == "GET":
+            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+            page = sorted(self.dags)[offset : offset + limit]
+            return 200, {
+                "dags": [{"dag_id": d, "is_paused": self.dags[d]} for d in page],
+                "total_entries": len(self.dags),
+            }
+        if path == "/dags" and method == "PATCH":
+            chosen = sorted(d for d in self.dags if pattern_matches(query["dag_id_pattern"], d))
+            for dag_id in chosen:
+                self.dags[dag_id] = params["Body"]["is_paused"]
+            return 200, {"dags": [{"dag_id": d, "is_paused": self.dags[d]} for d in chosen]}
+        if path.startswith("/dags/") and method == "PATCH":
+            dag_id = path[len("/dags/") :]
+            if dag_id not in self.dags:
+                return 404, {"title": "DAG not found"}
+            self.dags[dag_id] = params["Body"]["is_paused"]
+            return 200, {"dag_id": dag_id, "is_paused": self.dags[dag_id]}
+        return 200, {}
 
     def rest_calls(self) -> list[tuple[str, str, Any]]:
         return [(p["Method"], p["Path"], p.get("Body")) for op, p in self.calls if op == "InvokeRestApi"]
