@@ -48,6 +48,7 @@ __all__ = [
     "UnsupportedDatabase",
     "export_snapshot",
     "restore_snapshot",
+    "snapshot_restored",
 ]
 
 
@@ -116,3 +117,10 @@ def restore_snapshot(
         progress=progress,
         lock_budget_seconds=lock_budget_seconds,
     )
+
+
+def snapshot_restored(*, engine: Engine, snapshot_id: str) -> bool:
+    """Whether a restore of `snapshot_id` committed into this database (its marker row is in the audit log)."""
+    from mwaa_hibernate_engine.restore import was_restored
+
+    return was_restored(engine, snapshot_id)

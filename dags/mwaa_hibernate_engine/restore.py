@@ -237,13 +237,28 @@ def _check_revision(session: RestoreSession, manifest: Manifest) -> None:
 
 
 def _already_restored(session: RestoreSession, snapshot_id: str) -> bool:
-    for (extra,) in session.query("SELECT extra FROM log WHERE event = %s", (MARKER_EVENT,)):
+    return _marks(
+        snapshot_id, (extra for (extra,) in session.query("SELECT extra FROM log WHERE event = %s", (MARKER_EVENT,)))
+    )
+
+
+def _marks(snapshot_id: str, extras: Iterator[str | None]) -> bool:
+    for extra in extras:
         try:
             if json.loads(extra or "{}").get("snapshot_id") == snapshot_id:
                 return True
         except ValueError:
             continue
     return False
+
+
+def was_restored(engine: Engine, snapshot_id: str) -> bool:
+    """The marker check outside a restore, for the import DAG's steps around it."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT extra FROM log WHERE event = :event"), {"event": MARKER_EVENT})
+        return _marks(snapshot_id, (extra for (extra,) in rows))
 
 
 # --- staging -----------------------------------------------------------------------------------

@@ -86,6 +86,10 @@ class Backend(Protocol):
         """Restore `store` into the database in one transaction."""
         ...
 
+    def restored(self, snapshot_id: str) -> bool:
+        """Whether a restore of `snapshot_id` already committed here."""
+        ...
+
 
 class SqlBackend:
     """The steps' database operations on a SQLAlchemy engine, and the engine's export and restore.
@@ -151,3 +155,8 @@ class SqlBackend:
             target_fernet=self.fernet_key,
             lock_budget_seconds=lock_budget_seconds,
         )
+
+    def restored(self, snapshot_id: str) -> bool:
+        from mwaa_hibernate_engine import snapshot_restored
+
+        return snapshot_restored(engine=self.engine, snapshot_id=snapshot_id)

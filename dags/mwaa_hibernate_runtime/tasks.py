@@ -307,9 +307,14 @@ def restore_paused_states_and_report_failure(**context: Any) -> None:
 
 
 def pause_dags_before_restore(**context: Any) -> dict[str, Any]:
-    """Pause every DAG of the new environment, so nothing runs on a half-restored history."""
-    with _import_step(context):
-        paused = pausing.pause_all_dags(backend=_backend())
+    """Pause every DAG of the new environment, so nothing runs on a half-restored history; unless this snapshot is
+    already restored here (a second wake after a completed restore): then the DAGs run as people left them since."""
+    with _import_step(context) as step:
+        backend = _backend()
+        if backend.restored(step.conf.snapshot.snapshot_id):
+            log.info("snapshot %s is already restored here: no DAG is paused", step.conf.snapshot.snapshot_id)
+            return {"paused": 0, "already_restored": True}
+        paused = pausing.pause_all_dags(backend=backend)
     return {"paused": len(paused)}
 
 
@@ -331,7 +336,13 @@ def restore_snapshot(**context: Any) -> dict[str, Any]:
         )
     if result.already_restored:
         log.info("snapshot %s was restored by an earlier run: nothing changed", result.snapshot_id)
-    return {"snapshot_id": result.snapshot_id, "tables": result.tables, "rows": result.rows, "seconds": result.seconds}
+    return {
+        "snapshot_id": result.snapshot_id,
+        "tables": result.tables,
+        "rows": result.rows,
+        "seconds": result.seconds,
+        "already_restored": result.already_restored,
+    }
 
 
 def _lock_budget_seconds() -> float:
@@ -346,6 +357,11 @@ def apply_paused_states(**context: Any) -> dict[str, Any]:
     from mwaa_hibernate_snapshot import read_paused_state
 
     with _import_step(context) as step:
+        if (context["ti"].xcom_pull(task_ids=RESTORE_SNAPSHOT) or {}).get("already_restored"):
+            # The record is as old as the snapshot: since the first restore, people may have paused or unpaused
+            # DAGs; applying it again would undo that.
+            log.info("the snapshot was restored by an earlier run: its paused states are not applied again")
+            return {"dags_unpaused": 0}
         record = read_paused_state(step.store)
         if record is None:
             log.warning("%s has no paused-state record: every DAG stays paused", step.store.uri)
