@@ -39,7 +39,10 @@ def test_a_full_get_environment_output_becomes_a_request_botocore_accepts() -> N
     assert all("CloudWatchLogGroupArn" not in m for m in request["LoggingConfiguration"].values())
     assert request["Tags"] == {"team": "data"}
     # What the user configured comes back unchanged, secrets in the configuration options included.
-    assert request["AirflowConfigurationOptions"] == saved_environment()["AirflowConfigurationOptions"]
+    assert request["AirflowConfigurationOptions"] == {
+        **saved_environment()["AirflowConfigurationOptions"],
+        "core.dags_are_paused_at_creation": "True",
+    }
     assert request["RequirementsS3ObjectVersion"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
 
 
@@ -111,3 +114,14 @@ def test_logging_is_the_only_field_whose_output_has_more_than_its_input() -> Non
     ]
     assert sorted({p.rsplit(".", 1)[1] for p in found}) == ["CloudWatchLogGroupArn"]
     assert all(p.startswith("LoggingConfiguration.") for p in found)
+
+
+def test_every_dag_is_created_paused_in_the_recreated_environment_whatever_the_saved_option() -> None:
+    """Issue 11: between AVAILABLE and the import, the new scheduler must not start runs (a catch-up storm)."""
+    saved = saved_environment(AirflowConfigurationOptions={"core.dags_are_paused_at_creation": "False", "a.b": "c"})
+    overrides = {"AirflowConfigurationOptions": {"core.dags_are_paused_at_creation": "false"}}
+
+    for given in ({}, overrides):
+        request = build_create_request(saved, name=ENVIRONMENT, overrides=given)
+        assert request["AirflowConfigurationOptions"]["core.dags_are_paused_at_creation"] == "True"
+    assert build_create_request(saved, name=ENVIRONMENT)["AirflowConfigurationOptions"]["a.b"] == "c"

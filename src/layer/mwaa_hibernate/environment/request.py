@@ -52,6 +52,12 @@ LOGGING_MODULE_FIELDS = ("Enabled", "LogLevel")
 NETWORK_FIELDS = ("SubnetIds", "SecurityGroupIds")
 # CreateEnvironment refuses these tag keys ("Customers cannot set tag keys starting with aws:").
 RESERVED_TAG_PREFIX = "aws:"
+# No DAG may run in the recreated environment before the import has restored its history and schedule: its
+# metadata database is empty, so every DAG the scheduler parses is new, and new DAGs are created paused only
+# while this option is True (Airflow's default, which a saved configuration may have turned off). The restore
+# then sets every DAG's paused state, its last runs and next_dagrun in one transaction, so no catch-up starts.
+# (A DAG declaring is_paused_upon_creation=False overrides it: docs/design.md, "Runs before the import".)
+PAUSED_AT_CREATION = ("core.dags_are_paused_at_creation", "True")
 
 
 def parse_overrides(text: str | None) -> dict[str, Any]:
@@ -106,6 +112,8 @@ def build_create_request(
             request[key] = copy.deepcopy(value)
     if not request.get("Tags"):
         request.pop("Tags", None)
+    option, value = PAUSED_AT_CREATION
+    request["AirflowConfigurationOptions"] = {**(request.get("AirflowConfigurationOptions") or {}), option: value}
     _check(request)
     return request
 
