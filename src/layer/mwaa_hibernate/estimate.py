@@ -65,8 +65,8 @@ class ExecutionUsage:
 # A hibernation: preflight, save configuration, check it can be recreated, export callback, verify, commit, delete,
 # wait for deletion (child), record state, prune, report.
 HIBERNATE_USAGE = ExecutionUsage(transitions=18, lambda_invocations=9)
-# A wake: preflight, create, wait until available (child), import callback, record state, report.
-WAKE_USAGE = ExecutionUsage(transitions=13, lambda_invocations=5)
+# A wake: preflight, create, wait until available (child), import callback, check the restore, record state, report.
+WAKE_USAGE = ExecutionUsage(transitions=14, lambda_invocations=6)
 # An execution with nothing to do (already hibernated, already awake); the estimator counts refused ones the same.
 NO_OP_USAGE = ExecutionUsage(transitions=4, lambda_invocations=1)
 # Waiting for CREATING or DELETING: each poll of GetEnvironment is a read, a choice, a wait and a countdown.

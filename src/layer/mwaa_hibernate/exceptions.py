@@ -91,3 +91,7 @@ class DagParseTimeout(MwaaHibernateError):
 
 class EnvironmentCannotBeRecreated(MwaaHibernateError):
     """A wake could not recreate the environment from its saved configuration: the hibernation keeps it."""
+
+
+class RestoreNotConfirmed(MwaaHibernateError):
+    """The import DAG reported success but the environment, asked from outside, does not show the restore."""

@@ -99,6 +99,12 @@ STEPS: dict[str, tuple[str, str]] = {
         "paused. Read the task logs of the latest mwaa_hibernate_import run in Airflow, fix the cause, then run "
         "the wake again: it restores into the existing environment.",
     ),
+    "restore_check": (
+        "checking the restore from outside the environment",
+        "The import DAG reported success, but the environment's REST API does not show the snapshot restored. "
+        "The environment is kept and not recorded as awake, so the next wake restores into it again. Read the "
+        "latest mwaa_hibernate_import run's log in Airflow, then run the wake again.",
+    ),
     "update_after_restore": (
         "updating the environment after the restore",
         "The restore is complete and recorded. Plugins that read Variables or Connections at start-up may not "

@@ -79,7 +79,8 @@ def _raise_for(exc: ClientError, *, environment: str, method: str, path: str, da
     if code == "AccessDeniedException":
         raise RestApiCallFailed(
             f"Not allowed to call {method} {path} on {environment} ({message}). The function's role needs "
-            "airflow:InvokeRestApi on the environment's Op role; for a private web server the function must run "
+            "airflow:InvokeRestApi on the Airflow role the stack grants it (User or Viewer); for a private web "
+            "server the function must run "
             "in the environment's VPC (FunctionSubnetIds)."
         ) from exc
 

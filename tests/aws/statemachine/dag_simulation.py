@@ -40,7 +40,7 @@ from mwaa_hibernate_snapshot.runconf import EXPORT_FAILED, IMPORT_FAILED, parse_
 TABLE = "dag_run"
 TABLE_CSV = b"id,dag_id,run_id,state\n1,sales_etl,scheduled__2026-11-23T00:00:00+00:00,success\n"
 EXPORT_OUTCOMES = ("success", "fail", "silent", "truncated", "tampered", "reconfigured")
-IMPORT_OUTCOMES = ("success", "fail", "silent")
+IMPORT_OUTCOMES = ("success", "fail", "silent", "hollow")
 
 
 @dataclass
@@ -137,8 +137,9 @@ class DagSimulation:
     # --- import ---------------------------------------------------------------------------
 
     def import_(self, outcome: str = "success") -> Callable[[DagRun, MwaaDouble], None]:
-        """success: paused states restored from the snapshot, callback succeeds. fail: nothing restored (one
-        transaction), DAGs stay paused, SendTaskFailure(ImportFailed). silent: never calls back."""
+        """success: paused states and rows restored from the snapshot, callback succeeds. fail: nothing restored (one
+        transaction), DAGs stay paused, SendTaskFailure(ImportFailed). silent: never calls back. hollow: reports
+        success but restored nothing (what the check from outside must catch)."""
         assert outcome in IMPORT_OUTCOMES
 
         def runner(run: DagRun, double: MwaaDouble) -> None:
@@ -159,8 +160,10 @@ class DagSimulation:
                 states = read_paused_state(store) or {}
                 with double._lock:
                     for dag_id, paused in states.items():
-                        if dag_id in env.dags:
+                        if dag_id in env.dags and outcome != "hollow":
                             env.dags[dag_id] = paused
+                    if outcome != "hollow":
+                        env.restored_rows = {f.table: f.rows or 0 for f in manifest.files if f.table}
                 callback.succeed(
                     {
                         "snapshot_id": manifest.snapshot_id,

@@ -91,6 +91,8 @@ class FakeEnvironment:
     timeline: list[Any]  # statuses, or (status, error message), or GONE; one step per GetEnvironment
     dags: dict[str, bool] = field(default_factory=dict)  # dag_id -> is_paused
     runs: list[DagRun] = field(default_factory=list)
+    # Rows a (simulated) restore put into the metadata database, by table: the REST API's counts include them.
+    restored_rows: dict[str, int] = field(default_factory=dict)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     step: int = 0
 
@@ -317,8 +319,8 @@ class MwaaDouble:
             detail = f"The DAG with dag_id: `{dag_id}` was not found"
             return 404, {"title": "DAG not found", "status": 404, "detail": detail, "type": "about:blank"}
 
-        if path == "/dags":
-            return _dags(env, method, body, query or {})
+        if path == "/dags" or path.startswith("/dags/~/"):
+            return _dags(env, method, body, query or {}) if path == "/dags" else _counts(env, path)
         if match := re.fullmatch(r"/dags/([^/]+)", path):
             dag_id = match.group(1)
             if dag_id not in env.dags:
@@ -348,6 +350,15 @@ class MwaaDouble:
                     return 200, _run_json(run)
             return 404, {"title": "DAGRun not found", "status": 404, "detail": f"{match.group(2)} not found"}
         return 404, {"title": "Not Found", "status": 404, "detail": f"{method} {path} is not modelled by the double"}
+
+
+def _counts(env: FakeEnvironment, path: str) -> tuple[int, Any]:
+    """Every DAG's runs or task instances (`~`): only the count is modelled."""
+    if path == "/dags/~/dagRuns":
+        return 200, {"dag_runs": [], "total_entries": len(env.runs) + env.restored_rows.get("dag_run", 0)}
+    if path == "/dags/~/dagRuns/~/taskInstances":
+        return 200, {"task_instances": [], "total_entries": env.restored_rows.get("task_instance", 0)}
+    return 404, {"title": "Not Found", "status": 404, "detail": f"GET {path} is not modelled by the double"}
 
 
 def _dags(env: FakeEnvironment, method: str, body: dict[str, Any], query: dict[str, Any]) -> tuple[int, Any]:

@@ -62,7 +62,7 @@ def test_wake_recreates_the_environment_and_restores_every_dags_paused_state(hib
     assert {dag: world.dag_states()[dag] for dag in USER_DAGS} == USER_DAGS
     ((dag_id, conf),) = world.dags.confs
     assert dag_id == IMPORT_DAG and conf["snapshot_uri"].endswith(f"/{snapshot_id}/")
-    assert "kms_key_id" not in conf and "task_token" not in json.dumps(conf)
+    assert conf["kms_key_id"] == world.stack.kms_key_arn and "task_token" not in json.dumps(conf)
     assert world.state_file()["phase"] == "AWAKE"
     assert world.latest()["snapshot_id"] == snapshot_id
     assert not world.mwaa.calls_of("DeleteEnvironment") and not world.mwaa.calls_of("UpdateEnvironment")
@@ -155,3 +155,17 @@ def test_update_after_restore_updates_once_and_waits_for_it(make_world: Callable
     assert update.name == ENVIRONMENT
     assert outcome.states.index(IMPORT) < outcome.states.index("Update the environment so plugins reload")
     assert world.mwaa.environments[ENVIRONMENT].current()[0] == "AVAILABLE"
+
+
+def test_an_import_that_reports_success_without_restoring_is_not_recorded_awake(hibernated) -> None:
+    """Issue 11: the wake checks the restore from outside (REST API counts and paused states) before AWAKE."""
+    world, _ = hibernated
+    world.mwaa.on_trigger(IMPORT_DAG, world.dags.import_("hollow"))
+
+    outcome = world.run("wake")
+
+    assert outcome.status == "FAILED" and outcome.visited("Check the restore from outside")
+    assert not outcome.visited("Record the environment as awake")
+    assert world.state_file()["phase"] == "HIBERNATED", "the next wake must restore again"
+    message = only_alert(world)["message"]
+    assert "RestoreNotConfirmed" in message and "DAGs not paused as recorded: marketing_sync, sales_etl" in message

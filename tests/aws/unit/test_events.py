@@ -71,10 +71,14 @@ def prepare(aws, name: str) -> None:
         "commit_snapshot",
         "prune_snapshots",
         "check_recreatable",
+        "check_restore",
     ):
         write_snapshot(aws)
     if name in ("preflight.wake", "prune_snapshots", "create_environment"):
         commit(aws)
+    if name == "check_restore":  # the environment shows the snapshot's two runs
+        aws.mwaa.rest_answers[("GET", "/dags/~/dagRuns")] = (200, {"dag_runs": [], "total_entries": 2})
+        aws.mwaa.rest_answers[("GET", "/dags/~/dagRuns/~/taskInstances")] = (200, {"total_entries": 0})
     if name == "restore_paused_dags":
         write_snapshot(aws, paused={"etl": False, "old": True}, complete=False)
     if name == "explain_environment_failure":
