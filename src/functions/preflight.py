@@ -14,11 +14,12 @@ tracer = Tracer()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """event: {flow: "hibernate"|"wake", environment_name, execution_arn, started_at}
+    """event: {flow: "hibernate"|"wake", environment_name, execution_arn, started_at, settings}
 
     Returns {action, environment_status, snapshot_id, snapshot_uri}.
     """
     config = settings.Settings.from_environment()
+    preflight.check_timeouts(event.get("settings") or {})
     common = {
         "environment": event["environment_name"],
         "execution_arn": event["execution_arn"],

@@ -119,6 +119,19 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def refuse_autocommit(conn: Any) -> None:
+    """Export reads in one snapshot transaction and restore writes in one transaction: a DBAPI connection in
+    autocommit mode (psycopg2's `autocommit`, an engine created with isolation_level="AUTOCOMMIT") would make
+    each statement its own transaction, so a failed restore would leave half its rows."""
+    if getattr(conn, "autocommit", False) is True:
+        from mwaa_hibernate_engine.errors import UnsupportedDatabase
+
+        raise UnsupportedDatabase(
+            "the database connection is in autocommit mode, so export and restore could not be one transaction: "
+            "pass an engine without isolation_level='AUTOCOMMIT'"
+        )
+
+
 @contextlib.contextmanager
 def raw_connection(engine: Engine) -> Iterator[Any]:
     """The DBAPI connection under one of the engine's pooled connections, in a clean transaction state."""

@@ -6,7 +6,14 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from mwaa_hibernate_engine.dialects.base import CANONICAL_SETTINGS, FETCH_ROWS, TableFacts, quote, raw_connection
+from mwaa_hibernate_engine.dialects.base import (
+    CANONICAL_SETTINGS,
+    FETCH_ROWS,
+    TableFacts,
+    quote,
+    raw_connection,
+    refuse_autocommit,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -103,6 +110,7 @@ class PostgresTransport:
     @contextlib.contextmanager
     def export_session(self) -> Iterator[_PgExport]:
         with raw_connection(self.engine) as conn:
+            refuse_autocommit(conn)
             cur = conn.cursor()
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self._settle(cur)
@@ -111,6 +119,7 @@ class PostgresTransport:
     @contextlib.contextmanager
     def restore_session(self) -> Iterator[_PgRestore]:
         with raw_connection(self.engine) as conn:
+            refuse_autocommit(conn)
             cur = conn.cursor()
             self._settle(cur)
             yield _PgRestore(conn)

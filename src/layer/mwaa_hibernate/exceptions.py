@@ -95,3 +95,7 @@ class EnvironmentCannotBeRecreated(MwaaHibernateError):
 
 class RestoreNotConfirmed(MwaaHibernateError):
     """The import DAG reported success but the environment, asked from outside, does not show the restore."""
+
+
+class SnapshotPruneIncomplete(MwaaHibernateError):
+    """Pruning could not delete some objects (DeleteObjects reported them as errors)."""

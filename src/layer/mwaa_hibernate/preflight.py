@@ -19,6 +19,7 @@ from mwaa_hibernate import layout, lock, snapshots
 from mwaa_hibernate.aws import client, error_code, raise_if_transient
 from mwaa_hibernate.environment import ABSENT, AVAILABLE, environment_status
 from mwaa_hibernate.exceptions import (
+    ConfigurationError,
     EnvironmentNotAvailable,
     EnvironmentNotFound,
     OverlappingExecution,
@@ -63,6 +64,32 @@ def _refuse_overlap(environment: str, flow: str, running: list[str]) -> None:
 def _answer(action: str, status: str, snapshot_id: str | None, bucket: str, environment: str) -> dict[str, Any]:
     uri = layout.snapshot_uri(bucket, environment, snapshot_id) if snapshot_id else None
     return {"action": action, "environment_status": status, "snapshot_id": snapshot_id, "snapshot_uri": uri}
+
+
+def check_timeouts(settings: dict[str, Any]) -> None:
+    """The stack's timeouts must fit together (CloudFormation rules cannot compare numbers, so the first step of
+    every execution does, before anything is touched): the export's timeout covers the drain, and a heartbeat
+    timeout longer than a step's timeout would never fire."""
+    problems = []
+    export, drain = settings.get("export_timeout_seconds"), settings.get("drain_timeout_minutes")
+    if export is not None and drain is not None and export <= drain * 60:
+        problems.append(
+            f"ExportTimeoutSeconds ({export}) must be above DrainTimeoutMinutes x 60 ({drain * 60}): the export would "
+            "time out while it still waits for running tasks"
+        )
+    heartbeat = settings.get("callback_heartbeat_seconds")
+    for name, key in (
+        ("ExportTimeoutSeconds", "export_timeout_seconds"),
+        ("ImportTimeoutSeconds", "import_timeout_seconds"),
+    ):
+        limit = settings.get(key)
+        if heartbeat is not None and limit is not None and heartbeat > limit:
+            problems.append(f"CallbackHeartbeatSeconds ({heartbeat}) must not be above {name} ({limit})")
+    if problems:
+        raise ConfigurationError(
+            "The stack's timeouts do not fit together: " + "; ".join(problems) + ". Nothing was touched. Update the "
+            "stack's parameters, then run again."
+        )
 
 
 def check_hibernate(

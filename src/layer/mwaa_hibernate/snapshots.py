@@ -22,6 +22,7 @@ from mwaa_hibernate.environment.status import describe_environment
 from mwaa_hibernate.exceptions import (
     EnvironmentNotAvailable,
     SnapshotNotFound,
+    SnapshotPruneIncomplete,
     SnapshotVerificationFailed,
 )
 
@@ -343,8 +344,16 @@ def prune(*, environment: str, keep: int, bucket: str, s3: Any = None, dry_run: 
     kept.update(i for i in ids if i >= latest or i == owed)
     deleted = [i for i in older if i not in kept]
     if not dry_run:
+        failed: list[str] = []
         for snapshot_id in deleted:
-            _delete_folder(s3, bucket, layout.snapshot_prefix(environment, snapshot_id))
+            failed += _delete_folder(s3, bucket, layout.snapshot_prefix(environment, snapshot_id))
+        if failed:
+            shown = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else "")
+            raise SnapshotPruneIncomplete(
+                f"Pruning {environment} could not delete {len(failed)} object(s): {shown}. The hibernation itself "
+                "succeeded; check the prune function's s3:DeleteObject rights and the bucket policy, then delete them "
+                "or let the next hibernation try again."
+            )
         logger.info("Pruned snapshots", extra={"environment": environment, "kept": sorted(kept), "deleted": deleted})
     return {"kept": sorted(kept), "deleted": deleted}
 
@@ -356,10 +365,15 @@ def owed_restore(state: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _delete_folder(s3: Any, bucket: str, prefix: str) -> None:
+def _delete_folder(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """Delete every object under `prefix`; return the keys S3 did not delete ("key (code)"). DeleteObjects answers
+    200 even when some keys fail: its Errors list says which."""
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    failed = []
     for start in range(0, len(keys), DELETE_BATCH):
         batch = [{"Key": k} for k in keys[start : start + DELETE_BATCH]]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        failed += [f"{e.get('Key')} ({e.get('Code')})" for e in answer.get("Errors", [])]
+    return failed

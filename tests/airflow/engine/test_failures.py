@@ -255,3 +255,25 @@ def test_unclassified_table_stops_the_export(good_snapshot, tmp_path):
             conn.execute(text("DROP TABLE plugin_state"))
         engine.dispose()
     assert not (tmp_path / "x").exists()
+
+
+def test_export_and_restore_refuse_a_connection_in_autocommit_mode(good_snapshot, target, tmp_path, unchanged):
+    """Issue 11: in autocommit mode each statement commits alone, so a failed restore would leave half its rows."""
+    from mwaa_hibernate_engine import UnsupportedDatabase
+
+    source, uri = good_snapshot
+    for url, action in ((source.db_url, "export"), (target.db_url, "restore")):
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with pytest.raises(UnsupportedDatabase, match="autocommit"):
+                if action == "export":
+                    api.export_snapshot(
+                        engine=engine, store=open_store(tmp_path / "20261124T190000Z"), cipher=NoEncryption(),
+                        source_fernet=source.fernet_key,
+                    )  # fmt: skip
+                else:
+                    api.restore_snapshot(
+                        engine=engine, store=open_store(uri), cipher=NoEncryption(), target_fernet=target.fernet_key
+                    )
+        finally:
+            engine.dispose()

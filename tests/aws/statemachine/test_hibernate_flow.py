@@ -162,7 +162,12 @@ def test_export_failure_restores_paused_states_keeps_the_environment_and_alerts(
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        pytest.param({"ExportTimeoutSeconds": "1"}, "States.Timeout", id="export-timeout"),
+        # Consistent timeouts (the preflight refuses others): no drain time, the heartbeat not above the timeout.
+        pytest.param(
+            {"ExportTimeoutSeconds": "1", "CallbackHeartbeatSeconds": "1", "DrainTimeoutMinutes": "0"},
+            "States.Timeout",
+            id="export-timeout",
+        ),
         pytest.param({"CallbackHeartbeatSeconds": "1"}, "States.Timeout", id="no-heartbeat"),
     ],
 )

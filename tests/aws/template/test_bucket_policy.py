@@ -149,3 +149,21 @@ def test_plain_http_is_refused_to_everyone(bucket: Bucket) -> None:
     arn, identity = bucket.stack_role("CommitSnapshotFunctionRole")
     resource = bucket.arn(f"{ENVIRONMENT}/latest.json")
     assert bucket.decide(arn, identity, "s3:GetObject", resource, **{"aws:SecureTransport": "false"}) == DENY
+
+
+def test_uploads_with_another_algorithm_or_key_are_refused(bucket: Bucket) -> None:
+    key = bucket.resolved.parameters.get("KmsKeyArn") or next(
+        iter(bucket.resolved.physical[lid].attributes["Arn"] for lid in bucket.resolved.of_type("AWS::KMS::Key"))
+    )
+    arn, identity = bucket.stack_role("SaveConfigurationFunctionRole")
+    resource = bucket.snapshot("environment.json")
+    other = "arn:aws:kms:eu-west-1:123456789012:key/99999999-9999-9999-9999-999999999999"
+    headers = {"s3:x-amz-server-side-encryption": "aws:kms"}
+    assert bucket.decide(arn, identity, "s3:PutObject", resource, **CREATE_ONCE) == ALLOW  # the bucket's default
+    assert bucket.decide(arn, identity, "s3:PutObject", resource, **CREATE_ONCE, **headers) == ALLOW
+    ours = {**headers, "s3:x-amz-server-side-encryption-aws-kms-key-id": key}
+    assert bucket.decide(arn, identity, "s3:PutObject", resource, **CREATE_ONCE, **ours) == ALLOW
+    theirs = {**headers, "s3:x-amz-server-side-encryption-aws-kms-key-id": other}
+    assert bucket.decide(arn, identity, "s3:PutObject", resource, **CREATE_ONCE, **theirs) == DENY
+    plain = {"s3:x-amz-server-side-encryption": "AES256"}
+    assert bucket.decide(arn, identity, "s3:PutObject", resource, **CREATE_ONCE, **plain) == DENY

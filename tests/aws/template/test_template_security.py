@@ -263,3 +263,43 @@ def test_schedule_time_zone_parameter_accepts_iana_names(template: SamTemplate, 
     pattern = template.parameters["ScheduleTimezone"].allowed_pattern
     assert re.fullmatch(pattern, timezone)
     zoneinfo.ZoneInfo(template.parameters["ScheduleTimezone"].default)
+
+
+def test_the_alert_topic_has_a_policy_refusing_plain_http_and_other_accounts_alarms(resolved: Resolved) -> None:
+    (policy,) = resolved.of_type("AWS::SNS::TopicPolicy").values()
+    statements = _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        for s in statements
+    )
+    for statement in statements:
+        if statement["Effect"] == "Allow":
+            assert statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount"), statement
+
+
+def test_every_log_group_keeps_logs_for_a_limited_time(resolved: Resolved) -> None:
+    groups = resolved.of_type("AWS::Logs::LogGroup")
+    assert all(group["Properties"].get("RetentionInDays") for group in groups.values()), groups
+    names = {resolved.physical[logical_id].ref for logical_id in groups}  # what !Ref of each resolves to
+    for logical_id, function in resolved.of_type("AWS::Lambda::Function").items():
+        assert function["Properties"].get("LoggingConfig", {}).get("LogGroup") in names, logical_id
+
+
+def test_what_create_environment_does_on_mwaas_behalf_is_allowed_only_through_an_aws_service(
+    resolved: Resolved,
+) -> None:
+    role = resolved.resources["CreateEnvironmentFunctionRole"]["Properties"]
+    for policy in role.get("Policies", []):
+        for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+            actions = _as_list(statement["Action"])
+            if any(a.startswith(("ec2:", "logs:", "s3:GetEncryptionConfiguration")) for a in actions):
+                assert statement.get("Condition", {}).get("Bool", {}).get("aws:ViaAWSService") == "true", actions
+
+
+def test_the_rest_api_is_called_with_the_least_airflow_role(resolved: Resolved) -> None:
+    roles = set()
+    for where, statement in iam_statements(resolved):
+        if "airflow:InvokeRestApi" in _as_list(statement.get("Action", [])):
+            roles |= {arn.rsplit("/", 1)[-1] for arn in _as_list(statement["Resource"])}
+            assert not {"Admin", "Op"} & {arn.rsplit("/", 1)[-1] for arn in _as_list(statement["Resource"])}, where
+    assert roles == {"User", "Viewer"}

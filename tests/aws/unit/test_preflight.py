@@ -231,3 +231,22 @@ def test_an_expired_lock_is_taken_over_and_a_retry_keeps_its_own(aws, state_mach
     again = lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=OWN, flow="hibernate")
 
     assert taken["execution_arn"] == again["execution_arn"] == OWN
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"export_timeout_seconds": 1800, "drain_timeout_minutes": 30}, r"ExportTimeoutSeconds \(1800\) must be above"),
+        ({"export_timeout_seconds": 600, "callback_heartbeat_seconds": 900}, r"CallbackHeartbeatSeconds \(900\)"),
+        ({"import_timeout_seconds": 300, "callback_heartbeat_seconds": 301}, r"not be above ImportTimeoutSeconds"),
+    ],
+)
+def test_inconsistent_timeouts_are_refused_before_anything_is_touched(settings, message) -> None:
+    """Issue 11: CloudFormation rules cannot compare numbers; the first step of each execution does."""
+    from mwaa_hibernate.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=message):
+        preflight.check_timeouts(settings)
+    preflight.check_timeouts(
+        {"export_timeout_seconds": 5400, "drain_timeout_minutes": 30, "callback_heartbeat_seconds": 900}
+    )

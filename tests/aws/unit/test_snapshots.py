@@ -344,3 +344,24 @@ def test_verify_refuses_a_snapshot_of_another_airflow_version_than_the_saved_con
         snapshots.verify(
             environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket, configuration_sha256=digest
         )
+
+
+def test_prune_reports_the_objects_it_failed_to_delete(aws, monkeypatch) -> None:
+    """Issue 11: DeleteObjects answers 200 with an Errors list; those objects were silently left."""
+    from mwaa_hibernate.exceptions import SnapshotPruneIncomplete
+
+    for snapshot_id in ("20261122T190000Z", "20261123T190000Z", SNAPSHOT_ID):
+        write_snapshot(aws, snapshot_id)
+    commit(aws)
+    real = aws.s3.delete_objects
+
+    def refuse_manifests(**kw):
+        answer = real(**kw)
+        refused = [o["Key"] for o in kw["Delete"]["Objects"] if o["Key"].endswith("manifest.json")]
+        return {**answer, "Errors": [{"Key": k, "Code": "AccessDenied", "Message": "no"} for k in refused]}
+
+    monkeypatch.setattr(aws.s3, "delete_objects", refuse_manifests)
+    with pytest.raises(
+        SnapshotPruneIncomplete, match=r"could not delete 2 object\(s\).*manifest.json \(AccessDenied\)"
+    ):
+        snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket, s3=aws.s3)
