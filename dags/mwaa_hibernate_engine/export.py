@@ -25,7 +25,7 @@ from mwaa_hibernate_engine.errors import ExportFailed
 from mwaa_hibernate_engine.fernet import AirflowFernet
 from mwaa_hibernate_engine.gzipstream import GzipWriter
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
-from mwaa_hibernate_engine.secrets import seal_row
+from mwaa_hibernate_engine.secrets import binding, seal_row
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -143,7 +143,7 @@ def _write_sealed(
     for values in session.text_rows(table.name, table.columns, where, params):
         row = list(values)
         what = f"{table.name} " + ", ".join(f"{c}={row[table.columns.index(c)]}" for c in ident)
-        seal_row(row, table.columns, table.policy, fernet, box, what)
+        seal_row(row, table.columns, table.policy, fernet, box, what, binding(table.name, table.columns, row, ident))
         sink.write(encode_row(row))
         rows += 1
     return rows

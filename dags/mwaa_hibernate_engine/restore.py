@@ -52,7 +52,7 @@ from mwaa_hibernate_engine.errors import RestoreConflict, RestoreFailed, Revisio
 from mwaa_hibernate_engine.fernet import AirflowFernet
 from mwaa_hibernate_engine.results import RestoreResult
 from mwaa_hibernate_engine.schema import Schema, TableSchema, reflect_schema
-from mwaa_hibernate_engine.secrets import reseal_row
+from mwaa_hibernate_engine.secrets import binding, reseal_row
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -325,6 +325,11 @@ def _load(session: RestoreSession, store: SnapshotStore, entry: FileEntry, into:
         raise ChecksumMismatch(f"{entry.path} held {rows} rows, the manifest says {entry.rows}. Nothing was imported")
 
 
+def _as_text(row: Sequence[Any]) -> list[Any]:
+    """Identifying values as the export wrote them into the file (COPY text): numbers and text alike."""
+    return [v if v is None or isinstance(v, str) else str(v) for v in row]
+
+
 def _reseal_stage(
     session: RestoreSession, table: TableSchema, columns: Sequence[str], box: SecretBox, fernet: AirflowFernet
 ) -> None:
@@ -333,9 +338,10 @@ def _reseal_stage(
     changed = [c for pair in table.policy.secrets for c in pair if c]
     select = ", ".join(quote(c) for c in columns)
     assignments = ", ".join(f"{quote(c)} = %s" for c in changed)
+    ident = [c for c in (table.surrogate_key, *table.policy.natural_key) if c]
     for row_id, *values in session.query(f"SELECT {session.row_id}, {select} FROM {stage}"):
         row = list(values)
-        reseal_row(row, columns, table.policy, fernet, box)
+        reseal_row(row, columns, table.policy, fernet, box, binding(table.name, columns, _as_text(row), ident))
         session.execute(
             f"UPDATE {stage} SET {assignments} WHERE {session.row_id} = %s",
             [*(row[columns.index(c)] for c in changed), row_id],

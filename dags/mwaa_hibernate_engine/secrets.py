@@ -19,10 +19,25 @@ def _stored_encrypted(value: str, flag: str | None) -> bool:
     return flag in TRUE_TEXT
 
 
+def binding(table: str, columns: Sequence[str], row: Sequence[Any], ident: Sequence[str]) -> str:
+    """Where a row's secrets belong: the table and the row's identifying columns (surrogate and natural keys, as
+    stored in the snapshot). Each sealed value is bound to this and its column, so values cannot be swapped
+    between rows or columns (docs/security.md)."""
+    index = {c: i for i, c in enumerate(columns)}
+    return "\x1f".join([table, *(f"{c}={row[index[c]]}" for c in ident)])
+
+
 def seal_row(
-    row: list[str | None], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox, what: str
+    row: list[str | None],
+    columns: Sequence[str],
+    policy: TablePolicy,
+    fernet: AirflowFernet,
+    box: SecretBox,
+    what: str,
+    bound_to: str | None = None,
 ) -> None:
-    """In place: decrypt each secret with the source's Fernet key (if Airflow encrypted it), seal it with `box`."""
+    """In place: decrypt each secret with the source's Fernet key (if Airflow encrypted it), seal it with `box`,
+    bound to `bound_to` (see `binding`) and the column."""
     index = {c: i for i, c in enumerate(columns)}
     for column, flag_column in policy.secrets:
         value = row[index[column]]
@@ -30,11 +45,16 @@ def seal_row(
             continue
         flag = row[index[flag_column]] if flag_column else None
         plain = fernet.decrypt(value, what=f"{what}.{column}") if _stored_encrypted(value, flag) else value
-        row[index[column]] = box.seal(plain)
+        row[index[column]] = box.seal(plain, None if bound_to is None else f"{bound_to}\x1f{column}")
 
 
 def reseal_row(
-    row: list[Any], columns: Sequence[str], policy: TablePolicy, fernet: AirflowFernet, box: SecretBox
+    row: list[Any],
+    columns: Sequence[str],
+    policy: TablePolicy,
+    fernet: AirflowFernet,
+    box: SecretBox,
+    bound_to: str | None = None,
 ) -> None:
     """In place: open each sealed secret and store it the way Airflow would with the target's Fernet key.
 
@@ -45,6 +65,6 @@ def reseal_row(
         value = row[index[column]]
         if value is None:
             continue
-        row[index[column]] = fernet.encrypt(box.open(value))
+        row[index[column]] = fernet.encrypt(box.open(value, None if bound_to is None else f"{bound_to}\x1f{column}"))
         if flag_column:
             row[index[flag_column]] = fernet.encrypts

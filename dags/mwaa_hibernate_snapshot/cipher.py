@@ -20,6 +20,10 @@ from mwaa_hibernate_snapshot.errors import CipherError, CipherMismatch
 # A sealed value: "<TOKEN_PREFIX><urlsafe base64 of nonce + ciphertext + tag>". The prefix marks the
 # format so a future scheme can coexist, and a plaintext value is never mistaken for a sealed one.
 TOKEN_PREFIX = "mwh1:"
+# A sealed value bound to where it belongs (AES-GCM associated data: table, row and column, or option name),
+# so a value cannot be moved to another row or field without failing to open. Snapshots written before it
+# carry TOKEN_PREFIX values, which still open.
+BOUND_TOKEN_PREFIX = "mwh2:"
 NONCE_BYTES = 12  # the GCM standard nonce; random per value, 2^-96 collision odds are negligible here
 KEY_BYTES = 32
 # Binds a KMS data key to its purpose and snapshot: Decrypt fails if either differs.
@@ -27,11 +31,11 @@ KMS_CONTEXT_PURPOSE = "snapshot-secrets"
 
 
 class SecretBox(Protocol):
-    """Seals and opens secret values with one snapshot's data key."""
+    """Seals and opens secret values with one snapshot's data key; `associated` binds a value to its place."""
 
-    def seal(self, plaintext: str) -> str: ...
+    def seal(self, plaintext: str, associated: str | None = None) -> str: ...
 
-    def open(self, token: str) -> str: ...
+    def open(self, token: str, associated: str | None = None) -> str: ...
 
 
 class Cipher(Protocol):
@@ -52,32 +56,43 @@ class Cipher(Protocol):
 class _AesGcmBox:
     key: bytes
 
-    def seal(self, plaintext: str) -> str:
+    def seal(self, plaintext: str, associated: str | None = None) -> str:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.key).encrypt(nonce, plaintext.encode("utf-8"), None)
-        return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        aad = None if associated is None else associated.encode("utf-8")
+        sealed = AESGCM(self.key).encrypt(nonce, plaintext.encode("utf-8"), aad)
+        prefix = TOKEN_PREFIX if associated is None else BOUND_TOKEN_PREFIX
+        return prefix + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def open(self, token: str) -> str:
+    def open(self, token: str, associated: str | None = None) -> str:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        if not token.startswith(TOKEN_PREFIX):
+        if token.startswith(BOUND_TOKEN_PREFIX):
+            if associated is None:
+                raise CipherError("a sealed secret is bound to a place the reader did not name: refused")
+            aad: bytes | None = associated.encode("utf-8")
+            raw = base64.urlsafe_b64decode(token[len(BOUND_TOKEN_PREFIX) :])
+        elif token.startswith(TOKEN_PREFIX):  # written before values were bound (still opens)
+            aad, raw = None, base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
+        else:
             raise CipherError("a secret in the snapshot is not sealed: the snapshot was altered or is not ours")
-        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
         try:
-            return AESGCM(self.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode("utf-8")
+            return AESGCM(self.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode("utf-8")
         except InvalidTag as exc:
-            raise CipherError("a sealed secret does not open with the snapshot's data key: it was altered") from exc
+            raise CipherError(
+                "a sealed secret does not open with the snapshot's data key where it was found: it was altered or "
+                "moved from another row or field"
+            ) from exc
 
 
 @dataclass(frozen=True)
 class _PlainBox:
-    def seal(self, plaintext: str) -> str:
+    def seal(self, plaintext: str, associated: str | None = None) -> str:
         return plaintext
 
-    def open(self, token: str) -> str:
+    def open(self, token: str, associated: str | None = None) -> str:
         return token
 
 
@@ -154,9 +169,10 @@ class KmsCipher:
 
     scheme = "kms"
 
-    def __init__(self, key_id: str | None = None, *, client: Any = None) -> None:
+    def __init__(self, key_id: str | None = None, *, client: Any = None, purpose: str = KMS_CONTEXT_PURPOSE) -> None:
         self.key_id = key_id
         self._client = client
+        self.purpose = purpose
 
     @property
     def client(self) -> Any:
@@ -166,9 +182,8 @@ class KmsCipher:
             self._client = boto3.client("kms")
         return self._client
 
-    @staticmethod
-    def _context(snapshot_id: str) -> dict[str, str]:
-        return {"mwaa-hibernate:purpose": KMS_CONTEXT_PURPOSE, "mwaa-hibernate:snapshot": snapshot_id}
+    def _context(self, snapshot_id: str) -> dict[str, str]:
+        return {"mwaa-hibernate:purpose": self.purpose, "mwaa-hibernate:snapshot": snapshot_id}
 
     def new_box(self, *, snapshot_id: str) -> tuple[SecretBox, dict[str, Any]]:
         if not self.key_id:

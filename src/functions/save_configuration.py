@@ -20,7 +20,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {environment_name, snapshot_id}. Returns {snapshot_id, key, airflow_version}."""
     config = settings.Settings.from_environment()
     saved = snapshots.save_configuration(
-        environment=event["environment_name"], snapshot_id=event["snapshot_id"], bucket=config.bucket
+        environment=event["environment_name"],
+        snapshot_id=event["snapshot_id"],
+        bucket=config.bucket,
+        kms_key_arn=config.kms_key_arn,
     )
     published.publish(metrics, event["environment_name"], {published.CONFIGURATIONS_SAVED: 1})
     return saved

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from mwaa_hibernate_snapshot import SnapshotError, load_manifest, open_store, verify_snapshot
 from mwaa_hibernate_snapshot.progress import Progress, no_progress
 
-from mwaa_hibernate import layout
+from mwaa_hibernate import configuration, layout
 from mwaa_hibernate.aws import client, error_code, json_bytes, lost_race, raise_if_transient, read_json, write_json
 from mwaa_hibernate.environment.status import describe_environment
 from mwaa_hibernate.exceptions import (
@@ -57,7 +57,16 @@ def exists(s3: Any, bucket: str, key: str) -> bool:
     return True
 
 
-def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: Any = None, mwaa: Any = None) -> dict:
+def save_configuration(
+    *,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    kms_key_arn: str | None = None,
+    s3: Any = None,
+    mwaa: Any = None,
+    kms: Any = None,
+) -> dict:
     """Write the environment's GetEnvironment output as the first file of a new snapshot folder.
 
     Created once (If-None-Match): a folder that already has a configuration is another cycle's, and is
@@ -74,6 +83,10 @@ def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: A
     saved = describe_environment(environment, mwaa=mwaa)
     if saved is None:
         raise EnvironmentNotAvailable(f"Environment {environment} disappeared before its configuration was saved.")
+    if kms_key_arn:  # the options' values leave sealed (configuration.py); tests without a key save them as is
+        saved = configuration.seal(
+            saved, environment=environment, snapshot_id=snapshot_id, kms_key_arn=kms_key_arn, kms=client("kms", kms)
+        )
     key = layout.environment_key(environment, snapshot_id)
     try:
         write_json(s3, bucket, key, saved, if_none_match=True)
@@ -95,7 +108,13 @@ def save_configuration(*, environment: str, snapshot_id: str, bucket: str, s3: A
 
 
 def load_configuration(
-    *, environment: str, snapshot_id: str, bucket: str, expected_sha256: str | None, s3: Any = None
+    *,
+    environment: str,
+    snapshot_id: str,
+    bucket: str,
+    expected_sha256: str | None,
+    s3: Any = None,
+    kms: Any = None,
 ) -> dict[str, Any]:
     """The saved configuration, only if its bytes are exactly the ones the stack saved (`expected_sha256`, from
     the state machine or the latest pointer). Anything else could have been written by someone else."""
@@ -126,7 +145,9 @@ def load_configuration(
             "not used. Nothing was created; investigate who wrote it (S3 server access logs or CloudTrail data "
             "events), then create the environment by hand or restore the object's previous version."
         )
-    return json.loads(body)
+    return configuration.open_sealed(
+        json.loads(body), environment=environment, snapshot_id=snapshot_id, kms=client("kms", kms)
+    )
 
 
 def verify(

@@ -277,3 +277,38 @@ def test_export_and_restore_refuse_a_connection_in_autocommit_mode(good_snapshot
                     )
         finally:
             engine.dispose()
+
+
+def test_sealed_values_swapped_between_rows_are_refused(good_snapshot, make_airflow, tmp_path):
+    """Issue 11: each secret is bound to its table, row and column (AES-GCM associated data): a writer of the
+    snapshot who swaps two variables' sealed values, without the key, makes the restore refuse, not mix them."""
+    import csv
+    import gzip
+    import hashlib
+    import io
+
+    from mwaa_hibernate_snapshot import CipherError
+
+    source, _ = good_snapshot
+    uri = tmp_path / "20261124T190007Z"
+    cipher = new_key_file(tmp_path)
+    export(source.db_url, str(uri), cipher=cipher, fernet_key=source.fernet_key)
+    doc = json.loads((uri / "manifest.json").read_text())
+    entry = next(f for f in doc["files"] if f["table"] == "variable")
+    path = uri / entry["path"]
+    rows = list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
+    val = rows[0].index("val")
+    assert rows[1][val].startswith("mwh2:") and rows[2][val].startswith("mwh2:")
+    rows[1][val], rows[2][val] = rows[2][val], rows[1][val]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    data = gzip.compress(text.getvalue().encode())
+    path.unlink()
+    path.write_bytes(data)
+    entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (uri / "manifest.json").write_text(json.dumps(doc))
+
+    target = make_airflow("swaptarget")
+    before = all_table_rows(target.db_url)
+    _refused(target, uri, CipherError, cipher=cipher, message="moved from another row or field")
+    assert all_table_rows(target.db_url) == before

@@ -152,7 +152,7 @@ def test_no_plaintext_secret_in_the_snapshot(source, snapshot):
     blobs = {p.name: gzip.decompress(p.read_bytes()) for p in Path(uri, "tables").glob("*.csv.gz")}
     password = seeded.connections["seed_pg"]["password"]
     for name in ("variable.csv.gz", "connection.csv.gz", "trigger.csv.gz"):
-        assert b"mwh1:" in blobs[name]
+        assert b"mwh2:" in blobs[name]
     assert str(password).split("\n")[0].encode() not in blobs["connection.csv.gz"]
     assert seeded.variables["hostile_3"].encode() not in blobs["variable.csv.gz"]
 

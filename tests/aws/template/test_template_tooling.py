@@ -55,6 +55,8 @@ def test_built_layer_carries_the_package_the_snapshot_format_and_the_pinned_boto
     version = _pinned_boto3(template)
     assert (layer / f"boto3-{version}.dist-info").is_dir(), f"boto3 {version} is not in the built layer"
     assert (layer / "boto3" / "__init__.py").is_file()
+    # The saved configuration's option values are sealed with AES-GCM (mwaa_hibernate.configuration).
+    assert (layer / "cryptography" / "__init__.py").is_file(), "cryptography is not in the built layer"
 
 
 def test_every_function_is_built_with_its_handler_module(template: SamTemplate, sam_build: Path) -> None:

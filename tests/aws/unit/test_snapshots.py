@@ -365,3 +365,42 @@ def test_prune_reports_the_objects_it_failed_to_delete(aws, monkeypatch) -> None
         SnapshotPruneIncomplete, match=r"could not delete 2 object\(s\).*manifest.json \(AccessDenied\)"
     ):
         snapshots.prune(environment=ENVIRONMENT, keep=1, bucket=aws.bucket, s3=aws.s3)
+
+
+def test_the_saved_configurations_option_values_leave_the_function_sealed_and_bound(aws) -> None:
+    """Issue 11: AirflowConfigurationOptions may hold secrets; they are sealed under a data key of the stack's key,
+    each bound to its option name, and the one reader (load_configuration) opens them."""
+    from mwaa_hibernate_snapshot import CipherError
+
+    aws.mwaa.environments[ENVIRONMENT] = saved_environment()
+    saved = snapshots.save_configuration(
+        environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket, kms_key_arn=aws.key_arn
+    )
+    key = layout.environment_key(ENVIRONMENT, SNAPSHOT_ID)
+    stored = aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+    assert b'\\"secret\\"' not in stored and b'"utc"' not in stored  # the values, not the option names
+    assert json.loads(stored)["AirflowConfigurationOptions"].keys() == {
+        "core.default_timezone",
+        "secrets.backend_kwargs",
+    }
+
+    loaded = snapshots.load_configuration(
+        environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket, expected_sha256=saved["sha256"]
+    )
+    assert loaded == saved_environment()
+
+    doc = json.loads(stored)
+    options = doc["AirflowConfigurationOptions"]
+    options["core.default_timezone"], options["secrets.backend_kwargs"] = (
+        options["secrets.backend_kwargs"],
+        options["core.default_timezone"],
+    )
+    swapped = json_bytes(doc)
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=swapped)
+    with pytest.raises(CipherError, match="moved from another row or field"):
+        snapshots.load_configuration(
+            environment=ENVIRONMENT,
+            snapshot_id=SNAPSHOT_ID,
+            bucket=aws.bucket,
+            expected_sha256=hashlib.sha256(swapped).hexdigest(),
+        )
