@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 # thousands of Python-level reads per MiB).
 COPY_IN_CHUNK = 1024 * 1024
 # The catalog in three queries (SQLAlchemy's inspector takes ~1 s for Airflow's 48 tables: a query per table).
-# A column is generated when it is an identity, has a nextval default, or has a sequence named after it: FAB's
-# ab_* ids on Airflow 3.2+ have no default (SQLAlchemy calls nextval('<table>_id_seq') itself).
+# A column is generated when it is an identity, has a nextval default, or is the primary key and has a sequence
+# named after it: FAB's ab_* ids on Airflow 3.2+ have no default (SQLAlchemy calls nextval('<table>_id_seq')
+# itself). Only the key: dag.pickle_id is no generated column although dag_pickle_id_seq exists.
 _COLUMNS_SQL = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
        a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%%'
-       OR EXISTS (SELECT 1 FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = n.oid
-                  AND s.relname = c.relname || '_' || a.attname || '_seq')
+       OR (EXISTS (SELECT 1 FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = n.oid
+                   AND s.relname = c.relname || '_' || a.attname || '_seq')
+           AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1
+                       AND i.indkey[0] = a.attnum))
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
