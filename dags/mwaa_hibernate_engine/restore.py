@@ -325,7 +325,9 @@ def _reseal_stage(
 ) -> None:
     """Secret columns arrive sealed with the snapshot's data key; store them as Airflow would here."""
     stage = _stage_name(table.name)
-    changed = list(table.policy.sealed_columns)
+    changed = [c for c in table.policy.sealed_columns if c in columns]
+    if not changed:  # e.g. bundle URL templates, Airflow 3.1+ only
+        return
     select = ", ".join(quote(c) for c in columns)
     assignments = ", ".join(f"{quote(c)} = %s" for c in changed)
     for row_id, *values in session.query(f"SELECT {session.row_id}, {select} FROM {stage}"):

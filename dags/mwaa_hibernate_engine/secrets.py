@@ -32,7 +32,7 @@ def seal_row(
         plain = fernet.decrypt(value, what=f"{what}.{column}") if _stored_encrypted(value, flag) else value
         row[index[column]] = box.seal(plain)
     for column in policy.signed:
-        value = row[index[column]]
+        value = row[index[column]] if column in index else None  # Airflow 3.1+ only
         if value is not None:
             row[index[column]] = box.seal(fernet.unsign(value, what=f"{what}.{column}"))
 
@@ -53,5 +53,5 @@ def reseal_row(
         if flag_column:
             row[index[flag_column]] = fernet.encrypts
     for column in policy.signed:
-        if row[index[column]] is not None:
+        if column in index and row[index[column]] is not None:
             row[index[column]] = fernet.sign(box.open(row[index[column]]))
