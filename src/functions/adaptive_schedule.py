@@ -19,6 +19,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     gate: {flow, execution_input} -> {proceed, reason, arranged}
     plan: {snapshot_id, started_at} (after a hibernation) -> {mode, planned, wake_at, due_at, dag_id, reason}
     record_wake: {started_at, execution_input} -> {seconds, late_seconds, ...}
+    replan: {} (the CLI, after an override changed) -> {planned, reason}
     """
     bucket = settings.Settings.from_environment().bucket
     config = adaptive.AdaptiveSettings.from_environment()
@@ -46,7 +47,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             config=config,
             topic_arn=settings.optional(settings.ALERT_TOPIC_ARN),
         )
+    elif action == "replan":  # `mwaa-hibernate resume`: plan the wake again from the latest snapshot
+        answer = adaptive.replan(environment=environment, bucket=bucket, config=config)
     else:
-        raise ValueError(f"action must be gate, plan or record_wake, not {action!r}")
+        raise ValueError(f"action must be gate, plan, record_wake or replan, not {action!r}")
     logger.info("Adaptive schedule step done", extra={"action": action, **answer})
     return answer

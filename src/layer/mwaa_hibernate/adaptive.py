@@ -391,6 +391,20 @@ def gate(
     return {"proceed": decision.kind == planning.PROCEED, "reason": decision.reason, "arranged": arranged}
 
 
+def replan(
+    *, environment: str, bucket: str, config: AdaptiveSettings, s3: Any = None, scheduler: Any = None
+) -> dict[str, Any]:
+    """Plan the wake again (after a person changed or removed an override), when hibernated in adaptive mode."""
+    state = read_json(client("s3", s3), bucket, layout.state_key(environment)) or {}
+    latest = _latest(environment=environment, bucket=bucket, s3=s3)
+    if not config.adaptive or state.get("phase") != "HIBERNATED" or not latest:
+        return {"planned": False, "reason": f"nothing to plan (mode {config.mode}, recorded {state.get('phase')})"}
+    decision = plan(
+        environment=environment, snapshot_id=latest, bucket=bucket, config=config, s3=s3, scheduler=scheduler
+    )
+    return {"planned": decision.kind == planning.WAKE_AT, "reason": decision.reason}
+
+
 def _latest(*, environment: str, bucket: str, s3: Any = None) -> str | None:
     pointer = read_json(client("s3", s3), bucket, layout.latest_key(environment))
     return pointer.get("snapshot_id") if isinstance(pointer, dict) else None
