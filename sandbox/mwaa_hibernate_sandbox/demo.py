@@ -9,7 +9,7 @@ with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything 
 
 ``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
 ``--adaptive`` deploys the stack with ``ScheduleMode=ADAPTIVE`` and shows one adaptive cycle instead, on the real
-clock (about ten minutes): DAGs due a few minutes ahead, a person hibernates, the schedule wakes the environment
+clock (about twelve minutes): DAGs due a few minutes ahead, a person hibernates, the schedule wakes the environment
 before the first run and hibernates it after the last (``mwaa_hibernate_sandbox.adaptive_cycle``).
 ``--keep`` leaves the sandbox running until Ctrl-C and publishes its endpoints in `.sandbox/running.json`
 meanwhile, so `make invoke` can run one function against it (``mwaa_hibernate_sandbox.invoke``).

@@ -32,6 +32,9 @@ FIXED, ADAPTIVE = "FIXED", "ADAPTIVE"
 # The one-time schedules the stack creates in its own schedule group.
 WAKE_SCHEDULE = "adaptive-wake"
 OVERRIDE_END_SCHEDULE = "override-end"
+# A one-time schedule is never set in the past or the current minute: it fires at least this much later, which also
+# lets the hibernate execution that planned it end first (a wake refuses to start while it runs).
+MIN_AHEAD = timedelta(minutes=2)
 KEEP_DECISIONS = 30
 KEEP_RECORDS = 50
 DAG_COLUMNS = (
@@ -254,6 +257,7 @@ def put_one_time(
 ) -> str:
     """Create or replace a one-time schedule in the stack's group that starts ``target_arn`` with ``payload``."""
     scheduler = client("scheduler", scheduler)
+    moment = max(moment, now() + MIN_AHEAD)
     request = {
         "Name": name,
         "GroupName": config.group,

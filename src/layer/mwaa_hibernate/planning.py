@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mwaa_hibernate.dagschedule import CONTINUOUS, PREDICTABLE, DagFacts, runs_between
+from mwaa_hibernate.exceptions import MwaaHibernateError
 
 # Lead time: the default until this many wakes were measured, then a high percentile of the recent ones.
 MIN_MEASURED_WAKES = 3
@@ -56,7 +57,7 @@ MANUAL_TRIGGERS = frozenset({"manual"})
 UTC_ZONE = ZoneInfo("UTC")
 
 
-class PlanningError(ValueError):
+class PlanningError(MwaaHibernateError, ValueError):
     """An input the rules cannot use (a malformed keep-awake window or override); the message says which."""
 
 

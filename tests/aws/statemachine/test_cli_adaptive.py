@@ -100,3 +100,24 @@ def test_plan_compares_adaptive_fixed_and_always_on_from_the_latest_snapshot(mak
     schedule = document(status.stdout)["schedule"]
     assert schedule["mode"] == "ADAPTIVE" and schedule["planned_wake"]["input"]["dag_id"] == "sales_etl"
     assert json.loads(json.dumps(schedule))["decisions"][-1]["source"] == "plan"
+
+
+def test_plan_live_reads_the_running_environment(world: World) -> None:
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+    dags = [
+        {
+            "dag_id": "sales_etl",
+            "is_paused": False,
+            "schedule_interval": {"__type": "CronExpression", "value": f"{soon.minute} {soon.hour} * * *"},
+            "next_dagrun_create_after": soon.isoformat(),
+        }
+    ]
+    world.mwaa.rest_overrides[("GET", "/dags")] = (200, {"dags": dags, "total_entries": 1})
+
+    result = cli(world, "plan", "--live", "--days", "2", "--json")
+
+    assert result.exit_code == EXIT_OK, result.output
+    plan = document(result.stdout)
+    assert plan["source"] == "the running environment"
+    assert [run["dag_id"] for run in plan["runs"]] == ["sales_etl", "sales_etl"]
+    assert plan["policies"]["always on"]["billed_hours"] == 48
