@@ -170,10 +170,19 @@ def render(report: weekplan.WeekPlan, deployment: Deployment, source: str) -> No
         console.print("[dim]No verified price for this environment class and region: hours only.[/]")
 
 
+def _hours_header() -> str:
+    """ "0h", "6h", "12h", "18h" above their slots."""
+    header = [" "] * (24 * SLOTS_PER_HOUR)
+    for hour in (0, 6, 12, 18):
+        for offset, char in enumerate(f"{hour}h"):
+            header[hour * SLOTS_PER_HOUR + offset] = char
+    return "".join(header)
+
+
 def _timeline(report: weekplan.WeekPlan, tz: Any) -> Table:
     table = Table(box=None, pad_edge=False, show_header=True, title="Awake (█ billed) by the adaptive schedule")
     table.add_column("day")
-    table.add_column("0h    6h    12h   18h   24h".ljust(24 * SLOTS_PER_HOUR), no_wrap=True)
+    table.add_column(_hours_header(), no_wrap=True)
     table.add_column("woke for → slept after")
     adaptive_policy = report.policies["adaptive"]
     day = report.start.astimezone(tz).date()

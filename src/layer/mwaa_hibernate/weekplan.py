@@ -28,7 +28,7 @@ from mwaa_hibernate.dagschedule import DagFacts, zone
 # When a DAG's duration is unknown (no finished scheduled run in the history).
 DEFAULT_RUN = timedelta(minutes=10)
 ROUND_MINUTES = 5
-_AWS_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_AWS_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
 @dataclass(frozen=True)
@@ -220,9 +220,12 @@ def best_fixed_pair(
 
 
 def _days_text(days: list[int]) -> str:
-    """Weekday numbers (0 = Monday) as AWS cron names, consecutive days as ranges: MON-FRI, MON,WED."""
+    """Weekday numbers (0 = Monday) as AWS cron names, consecutive days as ranges. AWS numbers the days from SUN
+    (1) to SAT (7) and refuses a range that runs backwards, so the days are grouped in that order: MON-FRI,
+    SUN-MON,WED,SAT."""
+    aws_order = sorted((day + 1) % 7 for day in days)  # 0 = SUN ... 6 = SAT
     groups: list[list[int]] = []
-    for day in days:
+    for day in aws_order:
         if groups and day == groups[-1][1] + 1:
             groups[-1][1] = day
         else:
@@ -270,15 +273,19 @@ def build(
                 continue
         if pair is None:
             continue
-        billed, usable = estimate.billed_intervals(
-            wake=pair[0],
-            hibernate=pair[1],
-            timezone=schedule_timezone,
-            start=start,
-            end=end,
-            create_minutes=lead.value.total_seconds() / 60,
-            delete_minutes=delete.total_seconds() / 60,
-        )
+        try:
+            billed, usable = estimate.billed_intervals(
+                wake=pair[0],
+                hibernate=pair[1],
+                timezone=schedule_timezone,
+                start=start,
+                end=end,
+                create_minutes=lead.value.total_seconds() / 60,
+                delete_minutes=delete.total_seconds() / 60,
+            )
+        except estimate.EstimateError as exc:
+            policies[name] = Policy(name, 0.0, None, note=f"not compared: {exc}")
+            continue
         hours = _hours(billed, start, end)
         policies[name] = Policy(
             name,

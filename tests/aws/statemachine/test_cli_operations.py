@@ -84,7 +84,9 @@ def test_status_json_shape(world: World) -> None:
     arn = hibernated(world)
     report = status_json(world)
 
-    assert set(report) == {"deployment", "environment", "state", "schedules", "executions", "latest_snapshot"}
+    assert set(report) == {
+        "deployment", "environment", "state", "schedules", "executions", "latest_snapshot", "schedule"
+    }  # fmt: skip
     assert report["deployment"]["stack_name"] == world.stack.stack_name
     assert report["environment"] == {"name": ENVIRONMENT, "status": "ABSENT", "hibernated": True, "error": None}
     assert report["state"]["phase"] == "HIBERNATED"

@@ -77,4 +77,6 @@ def test_the_best_fixed_pair_covers_every_run_with_the_least_billed_time() -> No
 
 def test_weekday_names_in_the_best_pair() -> None:
     assert weekplan._days_text([0, 1, 2, 3, 4]) == "MON-FRI"
-    assert weekplan._days_text([0, 2, 5, 6]) == "MON,WED,SAT-SUN"
+    # AWS counts SUN (1) to SAT (7) and refuses backwards ranges such as SAT-SUN.
+    assert weekplan._days_text([0, 2, 5, 6]) == "SUN-MON,WED,SAT"
+    assert weekplan._days_text([5, 6]) == "SUN,SAT"
