@@ -268,6 +268,9 @@ def build(
     for name, pair in (("fixed", fixed), ("best fixed pair", None)):
         if name == "best fixed pair":
             pair = best_fixed_pair(runs, durations, create=lead.value, tz_name=schedule_timezone)
+            if not runs:
+                policies[name] = Policy(name, 0.0, cost(0.0), note="no predictable run to cover")
+                continue
             if pair is None:
                 policies[name] = Policy(name, days * 24.0, cost(days * 24.0), note="no daily pair covers the runs")
                 continue
