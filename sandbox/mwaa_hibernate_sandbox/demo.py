@@ -333,6 +333,8 @@ def _run_adaptive(demo: Demo) -> bool:
 
     def fired(event: Any) -> None:
         answer = event.answer
+        if isinstance(answer, dict) and not answer.get("checked"):
+            return  # an idle check with nothing to check (asleep, or a cycle running): not worth a line
         what = event.execution_arn.rsplit(":", 1)[-1] if event.execution_arn else ""
         if isinstance(answer, dict):
             what = f"{answer.get('decision', '-')}: {answer.get('reason', '')}"
