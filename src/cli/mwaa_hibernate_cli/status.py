@@ -148,7 +148,12 @@ def _schedule(session: AwsSession, deployment: Deployment, flow: Flow, now: date
     expression, timezone = found["ScheduleExpression"], found.get("ScheduleExpressionTimezone") or "UTC"
     info = ScheduleInfo(flow=flow, name=name, expression=expression, timezone=timezone, state=found.get("State"))
     if info.state == "DISABLED":
-        return ScheduleInfo(**{**vars(info), "note": "schedule disabled: it runs only when started by hand"})
+        note = (
+            "replaced by the adaptive schedule (below)"
+            if deployment.adaptive
+            else "schedule disabled: it runs only when started by hand"
+        )
+        return ScheduleInfo(**{**vars(info), "note": note})
     try:
         fires = parse_cron(expression).fires_between(start=now, end=now + _HORIZON, tz=ZoneInfo(timezone))
     except (CronExpressionError, ZoneInfoNotFoundError):

@@ -170,8 +170,10 @@ def fixed_issues(
     durations: dict[str, timedelta],
     usable: Sequence[tuple[datetime, datetime]],
     tz_name: str,
+    period_end: datetime | None = None,
 ) -> list[RunIssue]:
-    """Runs a fixed schedule starts late (not AVAILABLE when due) or drains (still running at a hibernation)."""
+    """Runs a fixed schedule starts late (not AVAILABLE when due) or drains (still running at a hibernation).
+    A window cut off by the end of the period is not a hibernation."""
     tz = zone(tz_name)
     issues = []
     for run in runs:
@@ -181,7 +183,7 @@ def fixed_issues(
             later = [a for a, _ in usable if a > run.due_at]
             when = f"starts at {min(later).astimezone(tz):%a %H:%M}" if later else "skipped"
             issues.append(RunIssue(run.dag_id, run.due_at, "late", f"environment not available; {when}"))
-        elif end > window[1]:
+        elif end > window[1] and (period_end is None or window[1] < period_end):
             detail = f"still running at the {window[1].astimezone(tz):%a %H:%M} hibernation"
             issues.append(RunIssue(run.dag_id, run.due_at, "drained", detail))
     return issues
@@ -297,7 +299,7 @@ def build(
             segments=[
                 Segment(a, u[0], u[1], b, "schedule", "schedule") for (a, b), u in zip(billed, usable, strict=False)
             ],
-            issues=fixed_issues(runs, durations, usable, schedule_timezone),
+            issues=fixed_issues(runs, durations, usable, schedule_timezone, period_end=end),
             schedule={"wake": pair[0], "hibernate": pair[1], "timezone": schedule_timezone},
         )
     policies["always on"] = Policy("always on", days * 24.0, cost(days * 24.0))

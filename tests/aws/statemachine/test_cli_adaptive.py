@@ -93,6 +93,8 @@ def test_plan_compares_adaptive_fixed_and_always_on_from_the_latest_snapshot(mak
     assert plan["source"].startswith("snapshot ")
     assert policies["adaptive"]["segments"][0]["woke_for"] == "sales_etl"
 
+    shown = cli(world, "status")
+    assert "replaced by the adaptive schedule" in shown.stdout and "Planned wake" in shown.stdout
     text = cli(world, "plan")
     assert text.exit_code == EXIT_OK, text.output
     assert "█" in text.stdout and "always on" in text.stdout and "best fixed pair" in text.stdout
