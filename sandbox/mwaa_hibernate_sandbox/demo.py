@@ -1,6 +1,6 @@
 """`make demo`: a full hibernate and wake cycle, offline, shown step by step.
 
-    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--keep] [--fail-at STEP]
+    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--keep] [--fail-at STEP | --adaptive]
 
 Starts the sandbox (moto with the template deployed, the MWAA stand-in on real Airflow), creates an
 environment and fills it with history, runs the hibernate state machine, shows the snapshot, runs the
@@ -8,6 +8,9 @@ wake state machine, compares the restored database with the one before, table by
 with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything differs.
 
 ``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
+``--adaptive`` deploys the stack with ``ScheduleMode=ADAPTIVE`` and shows one adaptive cycle instead, on the real
+clock (about twelve minutes): DAGs due a few minutes ahead, a person hibernates, the schedule wakes the environment
+before the first run and hibernates it after the last (``mwaa_hibernate_sandbox.adaptive_cycle``).
 ``--keep`` leaves the sandbox running until Ctrl-C and publishes its endpoints in `.sandbox/running.json`
 meanwhile, so `make invoke` can run one function against it (``mwaa_hibernate_sandbox.invoke``).
 """
@@ -33,7 +36,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from mwaa_hibernate_sandbox import cycle, invoke, seed
+from mwaa_hibernate_sandbox import adaptive_cycle, cycle, invoke, seed
 from mwaa_hibernate_sandbox.compare import Comparison, compare_databases
 from mwaa_hibernate_sandbox.executions import ExecutionResult, Step
 from mwaa_hibernate_sandbox.sandbox import DEFAULT_ENVIRONMENT, Sandbox
@@ -206,10 +209,14 @@ class Demo:
 
     def show_status(self) -> None:
         """What an operator sees next: `mwaa-hibernate status` on this stack (moto and the stand-in answer)."""
+        self.show_command("status")
+
+    def show_command(self, *args: str) -> None:
+        """Run one `mwaa-hibernate` command on this stack and show it as a person would see it."""
         import typer
         from mwaa_hibernate_cli import app
 
-        command = ["status", "--stack", self.sandbox.stack.stack_name]
+        command = [*args, "--stack", self.sandbox.stack.stack_name]
         self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")
         with redirect_stdout(self.console.file):
             typer.main.get_command(app).main(command, prog_name="mwaa-hibernate", standalone_mode=False)
@@ -281,6 +288,10 @@ def _run_cycle(demo: Demo, environment_class: str) -> bool:
     demo.show_times()
     with demo.phase("Operate it"):
         demo.show_status()
+    with demo.phase("Plan it"):
+        # Read from the snapshot: these demo DAGs run by hand (schedule None), so nothing is predictable and the
+        # plan says so; `make demo DEMO_ARGS=--adaptive` shows DAGs with schedules.
+        demo.show_command("plan")
     demo.show_savings(environment_class)
     return comparison.identical
 
@@ -306,6 +317,49 @@ def _run_failure(demo: Demo, step: str) -> bool:
     demo.show_invariants(invariants)
     demo.show_times()
     return all(item.held for item in invariants)
+
+
+def _run_adaptive(demo: Demo) -> bool:
+    """One adaptive cycle on the real clock (mwaa_hibernate_sandbox.adaptive_cycle), narrated as it happens."""
+    console, sandbox = demo.console, demo.sandbox
+    with demo.phase("Deploy DAGs with schedules"):
+        dags = adaptive_cycle.upload_dags(sandbox)
+        console.print(
+            f"{adaptive_cycle.EXTRACT} due {dags.first_run:%H:%M} UTC (runs {adaptive_cycle.EXTRACT_SECONDS} s, longer "
+            f"than the idle check's period), {adaptive_cycle.REPORT} due {dags.last_run:%H:%M}, "
+            f"{adaptive_cycle.ON_UPLOAD} on a dataset (unpredictable). The stack is ADAPTIVE: its fixed schedules are "
+            "disabled."
+        )
+
+    def fired(event: Any) -> None:
+        answer = event.answer
+        if isinstance(answer, dict) and not answer.get("checked"):
+            return  # an idle check with nothing to check (asleep, or a cycle running): not worth a line
+        what = event.execution_arn.rsplit(":", 1)[-1] if event.execution_arn else ""
+        if isinstance(answer, dict):
+            what = f"{answer.get('decision', '-')}: {answer.get('reason', '')}"
+            if "execution_arn" in answer:
+                what += " → hibernation started"
+        console.print(f"  {time.strftime('%H:%M:%S')}  [cyan]{event.name}[/] fired (due {event.due:%H:%M:%S}): {what}")
+
+    with demo.phase("The adaptive schedule at work"):
+        console.print("[dim]A person hibernates it now (mwaa-hibernate hibernate); from here the schedule decides.[/]")
+        result = adaptive_cycle.run_cycle(
+            sandbox, dags, on_fire=fired, on_note=lambda text: console.print(f"  {time.strftime('%H:%M:%S')}  {text}")
+        )
+    ok = bool(result.idle_hibernation and result.idle_hibernation["status"] == "SUCCEEDED")
+    if result.wake:
+        late = result.wake["stopDate"] > dags.first_run
+        colour = "red" if late else "green"
+        console.print(
+            f"[{colour}]Woke {'after' if late else 'before'} the first run: awake at "
+            f"{result.wake['stopDate']:%H:%M:%S}, {adaptive_cycle.EXTRACT} due {dags.first_run:%H:%M:%S}[/]"
+        )
+        ok = ok and not late
+    with demo.phase("Operate it"):
+        demo.show_status()
+        demo.show_command("plan")
+    return ok
 
 
 def _show_keep(console: Console, sandbox: Sandbox) -> None:
@@ -334,7 +388,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mwaa_hibernate_sandbox.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--airflow-version", help="an Airflow version with a venv under .venvs/ (default: newest)")
     parser.add_argument("--keep", action="store_true", help="leave everything running at the end and say how to look")
-    parser.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
+    choice.add_argument("--adaptive", action="store_true", help="one adaptive cycle (ScheduleMode=ADAPTIVE)")
     parser.add_argument("--environment-name", default=DEFAULT_ENVIRONMENT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -359,7 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     lambda_output = open(state_dir / "lambda-stdout.log", "a")  # noqa: SIM115 - closed in the finally below
     console_stdout, sys.stdout = sys.stdout, lambda_output
     demo_started = time.monotonic()
-    sandbox = Sandbox(airflow_bin=airflow_bin, state_dir=state_dir, environment_name=args.environment_name)
+    sandbox = Sandbox(
+        airflow_bin=airflow_bin,
+        state_dir=state_dir,
+        environment_name=args.environment_name,
+        parameter_overrides=adaptive_cycle.PARAMETERS if args.adaptive else None,
+    )
     demo = Demo(console, sandbox)
     ok = False
     try:
@@ -371,11 +432,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"(real handlers, in-process), {len(stack.state_machines)} state machines from statemachine/\n"
                 f"MWAA stand-in {sandbox.mwaa_url}: Airflow {sandbox.airflow_version} from {airflow_bin.parent.name}"
             )
-        with demo.phase("Create the environment and its history"):
+        with demo.phase("Create the environment" + ("" if args.adaptive else " and its history")):
             environment = seed.create_environment(sandbox.client("mwaa"), sandbox.environment_name)
             console.print(f"{sandbox.environment_name} is {environment['Status']} ({environment['EnvironmentClass']})")
-            demo.show_seed(seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print))
-        ok = _run_failure(demo, args.fail_at) if args.fail_at else _run_cycle(demo, environment["EnvironmentClass"])
+            if not args.adaptive:
+                demo.show_seed(
+                    seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print)
+                )
+        if args.adaptive:
+            ok = _run_adaptive(demo)
+        elif args.fail_at:
+            ok = _run_failure(demo, args.fail_at)
+        else:
+            ok = _run_cycle(demo, environment["EnvironmentClass"])
         console.print(f"[dim]Demo took {time.monotonic() - demo_started:.0f}s; log: {state_dir / 'demo.log'}[/]")
         if args.keep:
             invoke.RunningSandbox.of(sandbox).write()

@@ -6,6 +6,12 @@
 <environment>/snapshots/<snapshot_id>/manifest.json          written last: its presence means complete
 <environment>/latest.json                                    pointer to the latest VERIFIED snapshot
 <environment>/state.json                                     {"phase": "HIBERNATED" | "AWAKE", ...}
+<environment>/schedule/overrides.json                        a person's override (mwaa-hibernate wake --for ...)
+<environment>/schedule/history.json                          measured wakes and hibernations (the stack writes it)
+<environment>/schedule/decisions.json                        the adaptive schedule's last decisions, newest last
+
+The schedule/ folder is written by the stack's functions and the CLI only: the environment's execution role
+may write under snapshots/ alone, so nothing running in Airflow decides when the environment wakes.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 ENVIRONMENT_FILE = "environment.json"
 LATEST_FILE = "latest.json"
 STATE_FILE = "state.json"
+SCHEDULE_FOLDER = "schedule"
+OVERRIDES_FILE = "overrides.json"
+HISTORY_FILE = "history.json"
+DECISIONS_FILE = "decisions.json"
 
 
 def snapshot_id_for(started_at: str | datetime) -> str:
@@ -71,6 +81,22 @@ def latest_key(environment: str) -> str:
 
 def state_key(environment: str) -> str:
     return f"{environment}/{STATE_FILE}"
+
+
+def schedule_prefix(environment: str) -> str:
+    return f"{environment}/{SCHEDULE_FOLDER}/"
+
+
+def overrides_key(environment: str) -> str:
+    return schedule_prefix(environment) + OVERRIDES_FILE
+
+
+def history_key(environment: str) -> str:
+    return schedule_prefix(environment) + HISTORY_FILE
+
+
+def decisions_key(environment: str) -> str:
+    return schedule_prefix(environment) + DECISIONS_FILE
 
 
 def snapshot_id_from_key(environment: str, key: str) -> str | None:

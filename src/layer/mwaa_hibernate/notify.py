@@ -28,6 +28,11 @@ FLOW_NOUNS = {"hibernate": "Hibernation", "wake": "Wake"}
 
 # step key (the Catch ResultPath $.failure.<key>) -> (what the step does, what to do when it failed)
 STEPS: dict[str, tuple[str, str]] = {
+    "gate": (
+        "checking a person's override",
+        "Nothing was touched. Check the function's log and its access to the bucket's schedule/ folder; "
+        "`mwaa-hibernate resume` removes an unreadable override.",
+    ),
     "preflight": (
         "checking that it may start",
         "Nothing was touched. Follow the reason above, then start the execution again.",
@@ -66,6 +71,11 @@ STEPS: dict[str, tuple[str, str]] = {
         "recording the environment's state",
         "The snapshot and the environment are in the state described above; only state.json was not updated. "
         "Check the function's log and its access to the bucket before the next scheduled run.",
+    ),
+    "plan": (
+        "planning the next wake (adaptive schedule)",
+        "The hibernation itself succeeded, but no wake is scheduled: wake the environment by hand "
+        "(`mwaa-hibernate wake`) before its DAGs need it, and check the function's log.",
     ),
     "prune": (
         "pruning old snapshots",

@@ -51,6 +51,8 @@ class DagSimulation:
     errors: list[str] = field(default_factory=list)
     confs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     snapshots_written: list[str] = field(default_factory=list)
+    # Extra tables the export writes ({table: CSV with a header}), e.g. the `dag` table the adaptive schedule reads.
+    extra_tables: dict[str, bytes] = field(default_factory=dict)
 
     def _s3(self) -> Any:
         return boto3.client("s3", region_name=self.region)
@@ -98,7 +100,7 @@ class DagSimulation:
                     cause = "Export of table task_instance failed: could not read from the database (simulated)."
                     callback.fail(error=EXPORT_FAILED, cause=cause)
                     return
-                manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id)
+                manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id, extra_tables=self.extra_tables)
                 self.snapshots_written.append(conf.snapshot.uri)
                 if outcome == "truncated":
                     store.put_bytes(table_path(TABLE), gzip.compress(b"id,dag_id\n", mtime=0))
@@ -165,19 +167,24 @@ class DagSimulation:
 EXPORT_SECONDS = 2.5
 
 
-def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
-    """A small, complete, valid snapshot in the engine's format: one table, the paused state, the manifest last."""
-    with store.writer(table_path(TABLE)) as writer:
-        writer.write(gzip.compress(TABLE_CSV, mtime=0))
-    table = FileEntry(
-        path=table_path(TABLE),
-        bytes=writer.bytes_written,
-        sha256=writer.sha256,
-        table=TABLE,
-        kind="copy",
-        rows=1,
-        columns=("id", "dag_id", "run_id", "state"),
-    )
+def write_snapshot(store: Any, *, snapshot_id: str, extra_tables: dict[str, bytes] | None = None) -> Manifest:
+    """A small, complete, valid snapshot in the engine's format: one table (and any extra ones), the paused state,
+    the manifest last."""
+    entries = []
+    for name, csv_bytes in {TABLE: TABLE_CSV, **(extra_tables or {})}.items():
+        with store.writer(table_path(name)) as writer:
+            writer.write(gzip.compress(csv_bytes, mtime=0))
+        entries.append(
+            FileEntry(
+                path=table_path(name),
+                bytes=writer.bytes_written,
+                sha256=writer.sha256,
+                table=name,
+                kind="copy" if name == TABLE else "merged",
+                rows=csv_bytes.count(b"\n") - 1,
+                columns=tuple(csv_bytes.split(b"\n", 1)[0].decode().split(",")),
+            )
+        )
     paused_bytes = store.get_bytes(PAUSED_STATE_NAME)
     paused = FileEntry(path=PAUSED_STATE_NAME, bytes=len(paused_bytes), sha256=hashlib.sha256(paused_bytes).hexdigest())
     _, encryption = NoEncryption().new_box(snapshot_id=snapshot_id)
@@ -188,7 +195,7 @@ def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
         alembic_revision="5f2621c13b39",
         airflow_version="2.10.3",
         encryption=encryption,
-        files=(table,),
+        files=tuple(entries),
         excluded_dag_ids=HIBERNATION_DAG_IDS,
         paused_state=paused,
         timings={"seconds": EXPORT_SECONDS},

@@ -93,7 +93,8 @@ def test_every_function_the_state_machines_call_has_an_event() -> None:
 def test_the_event_is_accepted_by_its_handler(aws, lambda_context, capsys, name: str) -> None:
     module = name.split(".")[0]
     event = load_event(name)
-    is_eventbridge = "detail-type" in event
+    # EventBridge events, and what a schedule sends a function no state machine calls (the idle check).
+    is_eventbridge = "detail-type" in event or module not in TASKS
     calls = TASKS.get(module, [])
     if not is_eventbridge:
         matching = [t for t in calls if t["payload"] == set(event)]
