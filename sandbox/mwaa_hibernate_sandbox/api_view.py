@@ -85,9 +85,9 @@ CYCLE_FIELDS: dict[str, dict[str, str]] = {
     },
     "/dagSources/{dag_id}": {"version_number": "the number of the latest version: as latest_dag_version"},
 }
-# Nested lists of which DAGs and tasks use an asset: the new environment's parser registers them (owned tables),
-# with its own times.
-PARSER_REFERENCES = ("scheduled_dags", "producing_tasks", "consuming_tasks")
+# Nested lists of which DAGs and tasks use an asset (3.0 calls the DAGs consuming_dags, 3.2+ scheduled_dags): the
+# new environment's parser registers them (owned tables), with its own times.
+PARSER_REFERENCES = ("scheduled_dags", "consuming_dags", "producing_tasks", "consuming_tasks")
 # Listed objects that are the new environment's own (created after the cycle started), by endpoint and the field
 # that says when: its processes' jobs, the DAG versions its processor wrote.
 NEW_ENVIRONMENT_ITEMS: dict[str, str] = {
