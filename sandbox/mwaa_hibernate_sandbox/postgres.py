@@ -130,36 +130,34 @@ class PostgresCluster:
         """A libpq connection string (for psycopg2.connect or psql)."""
         return f"host=127.0.0.1 port={self.port} user={user} dbname={database}"
 
-    def _admin(self, sql: str, *, database: str = "postgres", user: str = "postgres") -> None:
+    def _admin(self, *statements: str, database: str = "postgres", user: str = "postgres") -> None:
         import psycopg2  # imported here so the module loads where psycopg2 is absent
 
         conn = psycopg2.connect(self.dsn(database, user=user))
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute(sql)
+                for sql in statements:
+                    cur.execute(sql)
         finally:
             conn.close()
-
-    def _ensure_mwaa_roles(self) -> None:
-        for role in (MWAA_ADMIN_ROLE, MWAA_APP_ROLE):
-            self._admin(
-                f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-                f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF; END $$"
-            )
-        # So that airflow_user inherits ownership of what adminuser created during migrations (MWAA's words).
-        self._admin(f"GRANT {MWAA_ADMIN_ROLE} TO {MWAA_APP_ROLE}")
 
     def create_mwaa_database(self, name: str, *, template: str | None = None) -> MwaaDatabase:
         """A database owned by adminuser with MWAA's grants to airflow_user (a copy of `template` if given).
 
         Migrate it through `owner_url` or `url` (both work, as on MWAA); run Airflow through `url`.
         """
-        self._ensure_mwaa_roles()
+        roles = [
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF; END $$"
+            for role in (MWAA_ADMIN_ROLE, MWAA_APP_ROLE)
+        ]
+        # So that airflow_user inherits ownership of what adminuser created during migrations (MWAA's words).
+        roles.append(f"GRANT {MWAA_ADMIN_ROLE} TO {MWAA_APP_ROLE}")
         copy = f' TEMPLATE "{template}"' if template else ""
-        self._admin(f'CREATE DATABASE "{name}" OWNER {MWAA_ADMIN_ROLE}{copy}')
-        for grant in _MWAA_GRANTS:  # database privileges are not copied from a template: grant again
-            self._admin(grant.format(db=name), database=name, user=MWAA_ADMIN_ROLE)
+        self._admin(*roles, f'CREATE DATABASE "{name}" OWNER {MWAA_ADMIN_ROLE}{copy}')
+        # Database privileges are not copied from a template: grant again.
+        self._admin(*(grant.format(db=name) for grant in _MWAA_GRANTS), database=name, user=MWAA_ADMIN_ROLE)
         return MwaaDatabase(name, self.url(name, user=MWAA_ADMIN_ROLE), self.url(name, user=MWAA_APP_ROLE))
 
     def create_database(self, name: str) -> str:
