@@ -62,11 +62,11 @@ class ExecutionUsage:
 # Measured on the real state machines and handlers, executed in moto: tests/aws/statemachine/
 # test_orchestration_counts.py fails when a state machine changes and these no longer match. A transition is a
 # state entered (Step Functions bills every step, the wait-for-environment child's included); retries add more.
-# A hibernation: preflight, save configuration, export callback, verify, commit, delete, wait for deletion (child),
-# record state, prune, report.
-HIBERNATE_USAGE = ExecutionUsage(transitions=16, lambda_invocations=8)
-# A wake: preflight, create, wait until available (child), import callback, record state, report.
-WAKE_USAGE = ExecutionUsage(transitions=13, lambda_invocations=5)
+# A hibernation: preflight, choose the carrier, save configuration, export callback, verify, commit, delete, wait for
+# deletion (child), record state, prune, report.
+HIBERNATE_USAGE = ExecutionUsage(transitions=17, lambda_invocations=9)
+# A wake: preflight, create, wait until available (child), choose the carrier, import callback, record state, report.
+WAKE_USAGE = ExecutionUsage(transitions=14, lambda_invocations=6)
 # An execution with nothing to do (already hibernated, already awake); the estimator counts refused ones the same.
 NO_OP_USAGE = ExecutionUsage(transitions=4, lambda_invocations=1)
 # Waiting for CREATING or DELETING: each poll of GetEnvironment is a read, a choice, a wait and a countdown.

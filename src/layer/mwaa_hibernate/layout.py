@@ -6,6 +6,7 @@
 <environment>/snapshots/<snapshot_id>/manifest.json          written last: its presence means complete
 <environment>/latest.json                                    pointer to the latest VERIFIED snapshot
 <environment>/state.json                                     {"phase": "HIBERNATED" | "AWAKE", ...}
+<environment>/carrier.json                                   which carrier the last probe chose, and why
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 ENVIRONMENT_FILE = "environment.json"
 LATEST_FILE = "latest.json"
 STATE_FILE = "state.json"
+CARRIER_FILE = "carrier.json"
 
 
 def snapshot_id_for(started_at: str | datetime) -> str:
@@ -71,6 +73,10 @@ def latest_key(environment: str) -> str:
 
 def state_key(environment: str) -> str:
     return f"{environment}/{STATE_FILE}"
+
+
+def carrier_key(environment: str) -> str:
+    return f"{environment}/{CARRIER_FILE}"
 
 
 def snapshot_id_from_key(environment: str, key: str) -> str | None:
