@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from mwaa_hibernate import layout
 from mwaa_hibernate_sandbox import cycle, seed
-from mwaa_hibernate_sandbox.airflow_instance import wait_until
+from mwaa_hibernate_sandbox.airflow_instance import API_USER, wait_until
+from mwaa_hibernate_sandbox.api_view import ApiView, compare_views
 from mwaa_hibernate_sandbox.compare import Comparison, DatabaseImage, compare_databases
 from mwaa_hibernate_sandbox.executions import ExecutionResult
 from mwaa_hibernate_sandbox.sandbox import Sandbox
@@ -56,11 +57,14 @@ class CycleRecord:
     snapshot_bodies: dict[str, bytes]
     wake: ExecutionResult
     comparison: Comparison
+    api_before: ApiView
+    api_after: ApiView
 
 
 @pytest.fixture(scope="module")
 def cycle_record(sandbox: Sandbox, seeded: seed.SeedReport) -> CycleRecord:
     before = cycle.capture(sandbox)
+    api_before = cycle.api_view(sandbox)
     started = cycle.now()
     hibernate = cycle.run_hibernate(sandbox)
     assert hibernate.succeeded, f"hibernation {hibernate.status}: {hibernate.error} {hibernate.cause}; {hibernate.path}"
@@ -77,7 +81,10 @@ def cycle_record(sandbox: Sandbox, seeded: seed.SeedReport) -> CycleRecord:
     wake = cycle.run_wake(sandbox)
     assert wake.succeeded, f"wake {wake.status}: {wake.error} {wake.cause}; {wake.path}"
     comparison = compare_databases(before, cycle.capture(sandbox), cycle_started=started)
-    return CycleRecord(before, started, hibernate, status, phase, listing, bodies, wake, comparison)
+    api_after = cycle.api_view(sandbox)
+    return CycleRecord(
+        before, started, hibernate, status, phase, listing, bodies, wake, comparison, api_before, api_after
+    )
 
 
 def _in_order(path: list[str], expected: tuple[str, ...]) -> bool:
@@ -128,6 +135,26 @@ def test_every_restored_table_is_identical(cycle_record: CycleRecord) -> None:
     assert compared["task_instance"].before > 0 and compared["xcom"].before > 0
     assert compared["task_instance_history"].before > 0, "the retried try is part of the history"
     assert compared["dag_run_note"].before == sum(1 for run in seed.RUNS if run.note)
+
+
+def test_the_rest_api_answers_as_before(cycle_record: CycleRecord) -> None:
+    """What users see, not only the rows: every GET endpoint, for every DAG, run, task instance, try, XCom..."""
+    before, after = cycle_record.api_before, cycle_record.api_after
+    # The API user is the one the stand-in (like MWAA at sign-in) creates in each new environment.
+    differences = compare_views(before, after, cycle_started=cycle_record.started, own_users=[API_USER])
+    assert not differences, "\n".join(map(str, differences))
+    # Not vacuous: the walk reached the leaves of the seeded history.
+    reached = set(before.templates.values())
+    for template in (
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{task_try_number}",
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+        "/variables/{variable_key}",
+        "/connections/{connection_id}",
+        "/eventLogs/{event_log_id}",
+    ):
+        assert template in reached, template
+    assert len(before.responses) > 200
 
 
 def test_paused_states_are_exactly_as_before(cycle_record: CycleRecord, sandbox: Sandbox) -> None:
