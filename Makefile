@@ -9,7 +9,7 @@ UV := $(VENVS)/uv/bin/uv
 DEV := $(VENVS)/dev
 SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
-AIRFLOW_VERSIONS ?= 2.10.5 2.11.2
+AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0
@@ -46,10 +46,22 @@ $(SAM)/.ready: | $(UV)
 	touch $@
 
 # One environment per Airflow version: Airflow itself, the project (engine and CLI), the sandbox, and the test tools.
-$(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml | $(UV)
+# Airflow 3 gets MWAA's own package set and pins (sandbox/constraints/<version>/, copied from the MWAA image);
+# the test tools come after, constrained only by MWAA's essential pins, so they never move what MWAA installs.
+.SECONDEXPANSION:
+$(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sandbox/constraints/$$*/*.txt) | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
-	$(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
-	    "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal
+	@if [ -d sandbox/constraints/$* ]; then \
+	    set -x; \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -r sandbox/constraints/$*/requirements.txt \
+	        -c sandbox/constraints/$*/airflow_constraints.txt -c sandbox/constraints/$*/mwaa_essential_constraints.txt && \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -c sandbox/constraints/$*/mwaa_essential_constraints.txt \
+	        -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
+	else \
+	    set -x; \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
+	        "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
+	fi
 	touch $@
 
 env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
