@@ -55,16 +55,18 @@ def probe_building_blocks() -> tuple[Any, Any]:
 def mask_secret(value: str) -> None:
     """Ask Airflow's log masker to redact `value` from every log line of this process from now on."""
     if is_airflow3():
-        from airflow.sdk.execution_time.secrets_masker import mask_secret as masker
+        from airflow.sdk.log import mask_secret as masker
     else:
         from airflow.utils.log.secrets_masker import mask_secret as masker
     masker(value)
 
 
 def fail_exception() -> type[Exception]:
-    """The exception that fails a task without a retry."""
-    from airflow.exceptions import AirflowFailException
-
+    """The exception that fails a task without a retry (the task SDK's from Airflow 3.2 on)."""
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:
+        from airflow.exceptions import AirflowFailException
     return AirflowFailException
 
 

@@ -182,7 +182,7 @@ def test_the_comparison_sees_a_changed_secret_and_a_changed_paused_state(
 
 def test_the_restored_environment_runs_dags_on_top_of_its_history(cycle_record: CycleRecord, sandbox: Sandbox) -> None:
     api = cycle.airflow_api(sandbox)
-    api.call("POST", "/dags/demo_sales_etl/dagRuns", {"dag_run_id": "after_wake_1", "conf": {}})
+    api.trigger("demo_sales_etl", "after_wake_1")
 
     def finished() -> Any:
         state = api.call("GET", "/dags/demo_sales_etl/dagRuns/after_wake_1")["state"]

@@ -32,7 +32,7 @@ DEFAULT_PLUGINS_KEY = "plugins.zip"
 # Zip entries get this timestamp, so the same files make the same zip (and an unchanged install changes nothing).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 UPDATE_TIMEOUT_SECONDS = 3600
-UPDATE_POLL_SECONDS = 30
+UPDATE_POLL_SECONDS = 15
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,21 @@ def airflow_bin_dir() -> Path:
     return found[-1]
 
 
+def airflow3_bin_dir() -> Path:
+    """The newest Airflow 3 venv (MWAA_HIBERNATE_AIRFLOW3_BIN overrides); the test is skipped without one."""
+    configured = os.environ.get("MWAA_HIBERNATE_AIRFLOW3_BIN")
+    if configured:
+        return Path(configured)
+
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
+
+    found = sorted((REPOSITORY / ".venvs").glob("airflow-3.*/bin"), key=version)
+    if not found:
+        pytest.skip("no Airflow 3 venv: `make env` builds them")
+    return found[-1]
+
+
 def create_request(**overrides: Any) -> dict[str, Any]:
     """A CreateEnvironment request as the app would send it (every field valid for MWAA)."""
     request: dict[str, Any] = {
