@@ -31,6 +31,10 @@ def seal_row(
         flag = row[index[flag_column]] if flag_column else None
         plain = fernet.decrypt(value, what=f"{what}.{column}") if _stored_encrypted(value, flag) else value
         row[index[column]] = box.seal(plain)
+    for column in policy.signed:
+        value = row[index[column]]
+        if value is not None:
+            row[index[column]] = box.seal(fernet.unsign(value, what=f"{what}.{column}"))
 
 
 def reseal_row(
@@ -48,3 +52,6 @@ def reseal_row(
         row[index[column]] = fernet.encrypt(box.open(value))
         if flag_column:
             row[index[flag_column]] = fernet.encrypts
+    for column in policy.signed:
+        if row[index[column]] is not None:
+            row[index[column]] = fernet.sign(box.open(row[index[column]]))

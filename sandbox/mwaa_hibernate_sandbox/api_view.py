@@ -3,9 +3,13 @@
 Comparing tables proves the rows came back; users look through the REST API and the UI, which join,
 filter and compute over those rows. This module reads the API's own OpenAPI document, fills each GET
 path's parameters from the list endpoints above it (every DAG, every run, every task instance and try,
-every XCom, variable, connection, pool, dataset, user...), reads each concrete path (following pages),
-and returns the responses by path. `compare_views` then names every endpoint whose answer changed,
-apart from the fields and endpoints listed in `EXPECTED_TO_DIFFER`, each with the reason.
+every XCom, variable, connection, pool, dataset or asset, user, DAG version, backfill...), reads each
+concrete path (following pages), and returns the responses by path. `compare_views` then names every
+endpoint whose answer changed, apart from the endpoints and fields listed below, each with the reason.
+
+Airflow 2's API is /api/v1 (its document at /api/v1/openapi.json); Airflow 3's is /api/v2, whose
+document is served at the root (/openapi.json) with every path under /api/v2. Paths here are relative
+to the API's base URL either way.
 """
 
 from __future__ import annotations
@@ -42,6 +46,17 @@ NOT_RESTORED_ENDPOINTS: dict[str, str] = {
     "/plugins": "the plugins installed in the new environment",
     "/providers": "the provider packages installed in the new environment",
     "/version": "the new environment's Airflow version (the restore refuses another revision anyway)",
+    # Airflow 3 (/api/v2)
+    "/monitor/health": "as /health",
+    "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}": (
+        "task logs live in the environment's log storage, not in the metadata database"
+    ),
+    "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/externalLogUrl/{try_number}": "as the logs",
+    "/plugins/importErrors": "the new environment's plugins",
+    "/dags/{dag_id}/dagRuns/{dag_run_id}/wait": "waits for a run to finish and streams its state: not a view",
+    "/connections/enqueue-test": "queues a connection test: not a view",
+    "/auth/login": "redirects to the sign-in page",
+    "/auth/logout": "signs the caller out",
 }
 # Fields recomputed by the new environment on every parse or request, not restored state, and why.
 VOLATILE_FIELDS: dict[str, str] = {
@@ -52,6 +67,33 @@ VOLATILE_FIELDS: dict[str, str] = {
     "file_token": "a signed token of the file path, signed with the new environment's secret key",
     "fileloc": "where the new environment's DAG folder is",
     "relative_fileloc": "as fileloc",
+    "last_parse_duration": "how long the new DAG processor took to parse the file",
+}
+# Fields of one endpoint that the cycle changes by design, and why (Airflow 3).
+CYCLE_FIELDS: dict[str, dict[str, str]] = {
+    "/jobs": {
+        "id": "a key the restore shifts past the new environment's own jobs (which took the first ids)",
+        "state": "the old environment's processes stopped between the two views",
+        "end_date": "as state",
+        "latest_heartbeat": "as state",
+    },
+    "/dags/{dag_id}/details": {
+        "latest_dag_version": (
+            "the new environment's DAG processor parsed the DAG into a version of its own before the restore; "
+            "it stays the latest, numbered after the snapshot's (docs/snapshot-format.md)"
+        ),
+    },
+    "/dagSources/{dag_id}": {"version_number": "the number of the latest version: as latest_dag_version"},
+}
+# Nested lists of which DAGs and tasks use an asset: the new environment's parser registers them (owned tables),
+# with its own times.
+PARSER_REFERENCES = ("scheduled_dags", "producing_tasks", "consuming_tasks")
+# Listed objects that are the new environment's own (created after the cycle started), by endpoint and the field
+# that says when: its processes' jobs, the DAG versions its processor wrote.
+NEW_ENVIRONMENT_ITEMS: dict[str, str] = {
+    "/jobs": "start_date",
+    "/dags/{dag_id}/dagVersions": "created_at",
+    "/dags/{dag_id}/dagVersions/{version_number}": "created_at",
 }
 # The run of the import DAG that restored the snapshot, and the audit-log lines the restore itself wrote,
 # exist only after the wake: they are the cycle's own traces, not history that changed.
@@ -76,7 +118,9 @@ class EndpointDifference:
     after: Any
 
     def __str__(self) -> str:
-        return f"{self.path}: before {_short(self.before)} after {_short(self.after)}"
+        changed = _changed(self.before, self.after)
+        where = f" (at {', '.join(changed[:5])})" if changed else ""
+        return f"{self.path}{where}: before {_short(self.before)} after {_short(self.after)}"
 
 
 class ApiClient:
@@ -86,24 +130,45 @@ class ApiClient:
         self.api_url = api_url.rstrip("/")
         self.headers = dict(headers)
 
+    @property
+    def prefix(self) -> str:
+        """The API's path on its server: /api/v1 (Airflow 2) or /api/v2 (Airflow 3)."""
+        return urllib.parse.urlsplit(self.api_url).path
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAPI document, with paths relative to the API's base URL."""
+        if self.prefix.endswith("/v1"):
+            return self.get("/openapi.json")
+        root = self.api_url.removesuffix(self.prefix)
+        spec = ApiClient(root, self.headers).get("/openapi.json")
+        paths = {p.removeprefix(self.prefix): ops for p, ops in spec["paths"].items() if p.startswith(self.prefix)}
+        return {**spec, "paths": paths}
+
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         url = self.api_url + path
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
         request = urllib.request.Request(url, headers={**self.headers, "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                return json.loads(response.read() or b"{}")
+                body = response.read() or b"{}"
         except urllib.error.HTTPError as error:
             return {"status": error.code}
+        try:
+            return json.loads(body)
+        except ValueError:  # a page, not an API answer (sign-in redirects)
+            return {"status": "not JSON"}
 
 
 def read_api_view(client: ApiClient, *, skip_dags: Iterable[str] = HIBERNATION_DAG_IDS) -> ApiView:
     """Read every GET endpoint the API's OpenAPI document lists, for every object the API lists."""
-    spec = client.get("/openapi.json")
+    spec = client.spec()
+    airflow3 = client.prefix.endswith("/v2")
     # Parents before the paths whose parameters they list (/dagStats needs every DAG id from /dags).
+    # Endpoints that are no view of the database (logs, health...) are not read at all.
     templates = sorted(
-        (p for p, ops in spec["paths"].items() if "get" in ops), key=lambda p: (p.count("{"), p == "/dagStats", p)
+        (p for p, ops in spec["paths"].items() if "get" in ops and p not in NOT_RESTORED_ENDPOINTS),
+        key=lambda p: (p.count("{"), p == "/dagStats" or p in _PER_DAG, p),
     )
     paged = {t for t in templates if "limit" in _query_parameters(spec, t)}
     view = ApiView()
@@ -111,15 +176,19 @@ def read_api_view(client: ApiClient, *, skip_dags: Iterable[str] = HIBERNATION_D
     bindings: dict[str, list[dict[str, str]]] = {}
     for template in templates:
         params = re.findall(r"{(\w+)}", template)
-        found = [{}] if not params else _bind(template, params, view, bindings)
+        found = [{}] if not params else _bind(template, params, view, bindings, airflow3=airflow3)
         bindings[template] = [b for b in found if b.get("dag_id") not in skipped]
         for binding in bindings[template]:
             path = _fill(template, binding)
-            if template in paged:
+            if template in _PER_DAG and airflow3:  # lists that need a DAG: every DAG's, joined
+                dag_ids = [d["dag_id"] for d in _items(view.responses["/dags"]) if d["dag_id"] not in skipped]
+                answers = [_read_all(client, path, {"dag_id": dag_id}) for dag_id in dag_ids]
+                view.responses[path] = {"per_dag": [item for answer in answers for item in _items(answer)]}
+            elif template in paged:
                 view.responses[path] = _read_all(client, path)
             elif template == "/dagStats":  # statistics of the DAGs it is asked about: all of them
-                dag_ids = ",".join(d["dag_id"] for d in _items(view.responses["/dags"]) if d["dag_id"] not in skipped)
-                view.responses[path] = client.get(path, {"dag_ids": dag_ids})
+                dag_ids = [d["dag_id"] for d in _items(view.responses["/dags"]) if d["dag_id"] not in skipped]
+                view.responses[path] = client.get(path, {"dag_ids": dag_ids if airflow3 else ",".join(dag_ids)})
             else:
                 view.responses[path] = client.get(path)
             view.templates[path] = template
@@ -144,8 +213,10 @@ def compare_views(
             continue
         if template == "/users/{username}" and urllib.parse.unquote(path.rsplit("/", 1)[-1]) in users:
             continue
-        old = normalize(before.responses.get(path, {"status": "absent"}), users)
-        new = normalize(after.responses.get(path, {"status": "absent"}), users)
+        if path not in before.responses and _new_environment_item(template, after.responses[path], cycle_started):
+            continue
+        old = normalize(_cycle_fields(template, before.responses.get(path, {"status": "absent"}), cycle_started), users)
+        new = normalize(_cycle_fields(template, after.responses.get(path, {"status": "absent"}), cycle_started), users)
         if old != new:
             differences.append(EndpointDifference(path, old, new))
     for template, id_field in _BY_CONTENT.items():
@@ -160,7 +231,11 @@ def compare_views(
 def normalize(value: Any, own_users: set[str] | frozenset[str] = frozenset()) -> Any:
     """The answer without the fields a new environment recomputes, and without the cycle's own traces."""
     if isinstance(value, dict):
-        return {k: normalize(v, own_users) for k, v in value.items() if k not in VOLATILE_FIELDS}
+        return {
+            k: normalize(_without_parse_times(v) if k in PARSER_REFERENCES else v, own_users)
+            for k, v in value.items()
+            if k not in VOLATILE_FIELDS
+        }
     if isinstance(value, list):
         # As a multiset: several list endpoints (task instances of a run, DAG stats) have no ORDER BY and
         # answer in the database's physical row order, which a restore changes; users see them sorted.
@@ -169,12 +244,56 @@ def normalize(value: Any, own_users: set[str] | frozenset[str] = frozenset()) ->
     return value
 
 
+def _new_environment_item(template: str, item: Any, cycle_started: dt.datetime) -> bool:
+    field_name = NEW_ENVIRONMENT_ITEMS.get(template)
+    return field_name is not None and isinstance(item, dict) and _at_or_after(item.get(field_name), cycle_started)
+
+
+def _cycle_fields(template: str, answer: Any, cycle_started: dt.datetime) -> Any:
+    """The answer without CYCLE_FIELDS and the new environment's own listed objects."""
+    if not isinstance(answer, dict):
+        return answer
+    drop = CYCLE_FIELDS.get(template, {})
+    out = {}
+    removed = 0
+    for key, value in answer.items():
+        if key in drop:
+            continue
+        if isinstance(value, list):
+            kept = [item for item in value if not _new_environment_item(template, item, cycle_started)]
+            removed += len(value) - len(kept)
+            value = [
+                {k: v for k, v in item.items() if k not in drop} if isinstance(item, dict) else item for item in kept
+            ]
+        out[key] = value
+    if removed and isinstance(out.get("total_entries"), int):
+        out["total_entries"] -= removed
+    return out
+
+
+def _without(item: Any, fields: Mapping[str, str]) -> Any:
+    return {k: v for k, v in item.items() if k not in fields} if isinstance(item, dict) else item
+
+
+def _at_or_after(when: Any, moment: dt.datetime) -> bool:
+    return isinstance(when, str) and dt.datetime.fromisoformat(when) >= moment
+
+
 def _cycle_trace(item: Any, own_users: set[str] | frozenset[str]) -> bool:
     return isinstance(item, dict) and (
         item.get("event") in CYCLE_EVENTS
         or item.get("dag_id") in HIBERNATION_DAG_IDS
         or (item.get("username") in own_users and "roles" in item)
     )
+
+
+def _without_parse_times(references: Any) -> Any:
+    if not isinstance(references, list):
+        return references
+    return [
+        {k: v for k, v in r.items() if k not in ("created_at", "updated_at")} if isinstance(r, dict) else r
+        for r in references
+    ]
 
 
 # Endpoints keyed by a surrogate id the restore shifts (so /eventLogs/7 is another line afterwards): the
@@ -215,13 +334,30 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "xcom_key": ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", "key"),
     "map_index": ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped", "map_index"),
     "task_try_number": ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", "try_number"),
+    # Airflow 3 (/api/v2)
+    "try_number": ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", "try_number"),
+    "asset_id": ("/assets", "id"),
+    "asset_alias_id": ("/assets/aliases", "id"),
+    "backfill_id": ("/backfills", "id"),
+    "version_number": ("/dags/{dag_id}/dagVersions", "version_number"),
 }
+# Airflow 3 list endpoints that answer for one DAG at a time (dag_id is a required query parameter).
+_PER_DAG = ("/backfills",)
+# Airflow 3: a task instance is addressed by task id and map index (-1 when not mapped), both from the run's list.
+_TASK_INSTANCES = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances"
 # Templates whose {task_id} comes from the DAG's tasks, not from a run's task instances.
 _TASK_FROM_DAG = "/dags/{dag_id}/tasks/{task_id}"
 
 
-def _bind(template: str, params: list[str], view: ApiView, bindings: dict[str, list[dict[str, str]]]) -> list[dict]:
+def _bind(
+    template: str, params: list[str], view: ApiView, bindings: dict[str, list[dict[str, str]]], *, airflow3: bool
+) -> list[dict]:
     last = params[-1]
+    if airflow3 and "map_index" in params:
+        return _bind_task_instances(template, params, view, bindings)
+    if last == "key":  # state stores: the asset's or the task instance's
+        source = template.rsplit("/", 1)[0]
+        return _bind_from(source, "key", params, view, bindings)
     if last == "uri":
         source, key = ("/dags/{dag_id}/datasets/queuedEvent", "uri") if "dag_id" in params else ("/datasets", "uri")
     elif template == _TASK_FROM_DAG:
@@ -232,6 +368,13 @@ def _bind(template: str, params: list[str], view: ApiView, bindings: dict[str, l
         source, key = _SOURCES[last]
     if "tries" in template and last == "task_try_number" and "{map_index}" in template:
         source = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries"
+    return _bind_from(source, key, params, view, bindings)
+
+
+def _bind_from(
+    source: str, key: str, params: list[str], view: ApiView, bindings: dict[str, list[dict[str, str]]]
+) -> list[dict]:
+    last = params[-1]
     out = []
     for binding in bindings.get(source, []):
         answer = view.responses.get(_fill(source, binding), {})
@@ -242,6 +385,22 @@ def _bind(template: str, params: list[str], view: ApiView, bindings: dict[str, l
             bound = {**binding, last: str(value)}
             if set(params) <= set(bound):
                 out.append({p: bound[p] for p in params})
+    return _unique(out)
+
+
+def _bind_task_instances(
+    template: str, params: list[str], view: ApiView, bindings: dict[str, list[dict[str, str]]]
+) -> list[dict]:
+    """Every task instance of every run (mapped ones by index, others as -1), then its tries if the path asks."""
+    out = []
+    for binding in bindings.get(_TASK_INSTANCES, []):
+        for ti in _items(view.responses.get(_fill(_TASK_INSTANCES, binding), {})):
+            bound = {**binding, "task_id": ti["task_id"], "map_index": str(ti["map_index"])}
+            if params[-1] not in ("task_try_number", "try_number"):
+                out.append({p: bound[p] for p in params})
+                continue
+            for attempt in range(1, int(ti.get("try_number") or 0) + 1):
+                out.append({p: {**bound, params[-1]: str(attempt)}[p] for p in params})
     return _unique(out)
 
 
@@ -268,9 +427,10 @@ def _fill(template: str, binding: Mapping[str, str]) -> str:
     return re.sub(r"{(\w+)}", lambda m: urllib.parse.quote(binding[m.group(1)], safe=""), template)
 
 
-def _read_all(client: ApiClient, path: str) -> Any:
+def _read_all(client: ApiClient, path: str, query: Mapping[str, Any] | None = None) -> Any:
     """One answer; a paged list is read to its end and joined."""
-    first = client.get(path, {"limit": PAGE, "offset": 0})
+    query = dict(query or {})
+    first = client.get(path, {**query, "limit": PAGE, "offset": 0})
     if not isinstance(first, dict) or "total_entries" not in first:
         return first
     key = next((k for k, v in first.items() if isinstance(v, list)), None)
@@ -278,7 +438,7 @@ def _read_all(client: ApiClient, path: str) -> Any:
         return first
     items = list(first[key])
     while len(items) < first["total_entries"]:
-        page = client.get(path, {"limit": PAGE, "offset": len(items)})
+        page = client.get(path, {**query, "limit": PAGE, "offset": len(items)})
         if not page.get(key):
             break
         items.extend(page[key])
@@ -293,6 +453,15 @@ def _unique(bindings: list[dict[str, str]]) -> list[dict[str, str]]:
             seen.add(key)
             out.append(b)
     return out
+
+
+def _changed(before: Any, after: Any, at: str = "") -> list[str]:
+    """Where two answers differ, as JSON paths (the first differences of a long answer are what a person needs)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [p for k in sorted(set(before) | set(after)) for p in _changed(before.get(k), after.get(k), f"{at}.{k}")]
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [p for i, (b, a) in enumerate(zip(before, after, strict=True)) for p in _changed(b, a, f"{at}[{i}]")]
+    return [] if before == after else [at or "."]
 
 
 def _short(value: Any) -> str:
