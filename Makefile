@@ -11,6 +11,9 @@ SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
 AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
+# The end-to-end suite (full cycles, failures at every step): the newest Airflow of each major, and on Airflow 3
+# once per carrier (version:carrier; see tests/e2e/conftest.py).
+E2E_RUNS ?= 2.11.2:in-process 3.3.1:task 3.3.1:api-server
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0
 
@@ -79,8 +82,11 @@ test: env
 	    $(DEV)/bin/pytest tests/aws --junitxml=.test-results/aws.xml -p no:cacheprovider || status=1; \
 	for v in $(AIRFLOW_VERSIONS); do \
 	    $(VENVS)/airflow-$$v/bin/pytest tests/airflow --junitxml=.test-results/airflow-$$v.xml -p no:cacheprovider || status=1; \
-	    MWAA_HIBERNATE_AIRFLOW_BIN="$(CURDIR)/$(VENVS)/airflow-$$v/bin" \
-	        $(DEV)/bin/pytest tests/e2e --junitxml=.test-results/e2e-$$v.xml -p no:cacheprovider || status=1; \
+	done; \
+	for run in $(E2E_RUNS); do \
+	    v=$${run%%:*}; c=$${run##*:}; \
+	    MWAA_HIBERNATE_AIRFLOW_BIN="$(CURDIR)/$(VENVS)/airflow-$$v/bin" MWAA_HIBERNATE_CARRIER=$$c \
+	        $(DEV)/bin/pytest tests/e2e --junitxml=.test-results/e2e-$$v-$$c.xml -p no:cacheprovider || status=1; \
 	done; \
 	$(DEV)/bin/python scripts/test-summary .test-results/*.xml || status=1; \
 	exit $$status
