@@ -29,7 +29,10 @@ def is_airflow3() -> bool:
 
 def dag_building_blocks() -> tuple[Any, Callable[..., Any], Any, Any]:
     """(DAG, chain, PythonOperator, TriggerRule) from where this Airflow keeps them."""
-    from airflow.utils.trigger_rule import TriggerRule
+    try:  # Airflow 3.2 on
+        from airflow.task.trigger_rule import TriggerRule
+    except ImportError:
+        from airflow.utils.trigger_rule import TriggerRule
 
     if is_airflow3():
         from airflow.providers.standard.operators.python import PythonOperator

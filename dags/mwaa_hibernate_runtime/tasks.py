@@ -200,11 +200,21 @@ def _recorded_failure(context: Mapping[str, Any], steps: tuple[str, ...], defaul
 
 
 def _failed_steps(context: Mapping[str, Any], steps: tuple[str, ...]) -> list[str]:
-    """The run's failed steps, in run order; Airflow 3 gives task code no query for them, so none are named there."""
-    if compat.is_airflow3():
+    """The run's failed steps, in run order (Airflow 3: asked through the task SDK, which has no ORM)."""
+    if not compat.is_airflow3():
+        failed = {t.task_id for t in context["dag_run"].get_task_instances(state=["failed"])}
+        return [step for step in steps if step in failed]
+    ti = context["ti"]
+    get_task_states = getattr(ti, "get_task_states", None)
+    if get_task_states is None:
         return []
-    failed = {t.task_id for t in context["dag_run"].get_task_instances(state=["failed"])}
-    return [step for step in steps if step in failed]
+    try:
+        found = get_task_states(dag_id=ti.dag_id, task_ids=list(steps), run_ids=[ti.run_id])
+    except Exception as exc:  # naming the step is a courtesy: the failure is reported either way
+        log.warning("could not read the run's task states (%s)", type(exc).__name__)
+        return []
+    states = found.get(ti.run_id, found) if isinstance(found, Mapping) else {}
+    return [step for step in steps if states.get(step) == "failed"]
 
 
 def _tell_failure(context: Mapping[str, Any], parse: Callable[[Any], Any], error: str, cause: str) -> None:
