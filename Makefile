@@ -11,6 +11,9 @@ SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
 AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
+# The end-to-end suite (full cycles, failures at every step): the newest Airflow of each major, and on Airflow 3
+# once per carrier (version:carrier; see tests/e2e/conftest.py).
+E2E_RUNS ?= 2.11.2:in-process 3.3.1:task 3.3.1:api-server
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0
 
@@ -78,11 +81,11 @@ TEST_JOBS ?= 3
 
 test: env
 	@rm -rf .test-results && mkdir -p .test-results
-	@$(DEV)/bin/python scripts/run-tests --jobs $(TEST_JOBS) $(AIRFLOW_VERSIONS)
+	@$(DEV)/bin/python scripts/run-tests --jobs $(TEST_JOBS) --e2e $(E2E_RUNS) -- $(AIRFLOW_VERSIONS)
 
 test-fast: $(DEV)/.done $(SAM)/.ready $(VENVS)/airflow-$(lastword $(filter 2.%,$(AIRFLOW_VERSIONS)))/.done
 	@rm -rf .test-results && mkdir -p .test-results
-	@$(DEV)/bin/python scripts/run-tests --fast --jobs $(TEST_JOBS) $(AIRFLOW_VERSIONS)
+	@$(DEV)/bin/python scripts/run-tests --fast --jobs $(TEST_JOBS) -- $(AIRFLOW_VERSIONS)
 
 # The SAM CLI from its own environment (with python3.13 on PATH), for building and validating the application.
 build: $(SAM)/.ready

@@ -1,11 +1,16 @@
 """`make demo`: a full hibernate and wake cycle, offline, shown step by step.
 
-    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--keep] [--fail-at STEP | --adaptive]
+    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--carrier task|api-server] [--keep]
+        [--fail-at STEP | --adaptive]
 
 Starts the sandbox (moto with the template deployed, the MWAA stand-in on real Airflow), creates an
 environment and fills it with history, runs the hibernate state machine, shows the snapshot, runs the
 wake state machine, compares the restored database with the one before, table by table, and ends
 with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything differs.
+
+On Airflow 3 (``--airflow-version 3.3.1``) the environment is set up with `mwaa-hibernate install-dags`, which
+finds the carrier; ``--carrier api-server`` takes the database credentials away from the workers, so
+install-dags installs the API-server plugin and the cycle runs through it.
 
 ``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
 ``--adaptive`` deploys the stack with ``ScheduleMode=ADAPTIVE`` and shows one adaptive cycle instead, on the real
@@ -32,6 +37,8 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from mwaa_hibernate import layout
+from mwaa_hibernate_snapshot.carrier import API_SERVER, TASK
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -45,6 +52,10 @@ from mwaa_hibernate_sandbox.template import SamTemplate, project_root
 log = logging.getLogger(__name__)
 
 AIRFLOW_BIN_VARIABLE = "MWAA_HIBERNATE_AIRFLOW_BIN"
+# The demo's Airflow when none is asked for: the newest Airflow 2, whose path (tasks reach the database
+# in-process) holds on MWAA without the assumptions Airflow 3 still needs a real environment to confirm
+# (README, "Airflow 3"); `--airflow-version 3.3.1` shows Airflow 3.
+DEFAULT_AIRFLOW = "2.11.2"
 # Where the demo keeps its Airflow homes and its log (ignored by git, removed by `make clean`).
 STATE_FOLDER = ".sandbox"
 
@@ -53,8 +64,9 @@ class DemoError(RuntimeError):
     """The demo cannot run as asked (say what to do)."""
 
 
-def airflow_bin_for(version: str | None) -> Path:
-    """The bin folder of an Airflow venv: $MWAA_HIBERNATE_AIRFLOW_BIN, the asked version, or the newest."""
+def airflow_bin_for(version: str | None, *, default: str | None = None) -> Path:
+    """The bin folder of an Airflow venv: the asked version, $MWAA_HIBERNATE_AIRFLOW_BIN, `default` when its
+    venv exists, or the newest."""
     venvs = project_root() / ".venvs"
     if version:
         candidate = venvs / f"airflow-{version}" / "bin"
@@ -64,6 +76,8 @@ def airflow_bin_for(version: str | None) -> Path:
         return candidate
     if configured := os.environ.get(AIRFLOW_BIN_VARIABLE):
         return Path(configured)
+    if default and (venvs / f"airflow-{default}" / "bin" / "airflow").exists():
+        return venvs / f"airflow-{default}" / "bin"
 
     def version_key(path: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
@@ -123,6 +137,24 @@ class Demo:
         if result.error:
             line += f": {result.error}"
         self.console.print(line)
+
+    def install_dags(self) -> None:
+        """Airflow 3: `mwaa-hibernate install-dags`, which probes the carriers (and installs the plugin if needed)."""
+        import typer
+        from mwaa_hibernate_cli import app
+
+        command = ["install-dags", "--environment", self.sandbox.environment_name, "--region", self.sandbox.region]
+        self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")
+        with redirect_stdout(self.console.file):
+            typer.main.get_command(app).main(command, prog_name="mwaa-hibernate", standalone_mode=False)
+
+    def show_carrier(self) -> None:
+        """Which carrier the last probe chose, from the stack's carrier.json."""
+        record = cycle.read_json(self.sandbox, layout.carrier_key(self.sandbox.environment_name)) or {}
+        probe = (record.get("probes") or {}).get(record.get("carrier") or "", {})
+        self.console.print(
+            f"reached the metadata database through the [bold]{record.get('carrier')}[/] carrier: {probe.get('detail')}"
+        )
 
     def show_seed(self, report: seed.SeedReport) -> None:
         table = Table(title="History made through Airflow's REST API (InvokeRestApi)", title_justify="left")
@@ -268,6 +300,7 @@ def _run_cycle(demo: Demo, environment_class: str) -> bool:
     if not hibernate.succeeded:
         demo.show_alerts(sandbox.alerts())
         return False
+    demo.show_carrier()
     snapshot_id = cycle.latest_snapshot_id(sandbox)
     if snapshot_id:
         demo.show_snapshot(cycle.snapshot_listing(sandbox, snapshot_id))
@@ -386,7 +419,17 @@ def _show_keep(console: Console, sandbox: Sandbox) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mwaa_hibernate_sandbox.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--airflow-version", help="an Airflow version with a venv under .venvs/ (default: newest)")
+    parser.add_argument(
+        "--airflow-version",
+        help=f"an Airflow version with a venv under .venvs/ (default: {DEFAULT_AIRFLOW}, else the newest), e.g. 3.3.1",
+    )
+    parser.add_argument(
+        "--carrier",
+        choices=(TASK, API_SERVER),
+        default=TASK,
+        help="Airflow 3: how the hibernation reaches the database. api-server strips the database credentials "
+        "from the workers, so install-dags installs the plugin (default: task)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave everything running at the end and say how to look")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
@@ -399,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(file=sys.stdout)  # bound now: sys.stdout is redirected below
     try:
-        airflow_bin = airflow_bin_for(args.airflow_version)
+        airflow_bin = airflow_bin_for(args.airflow_version, default=DEFAULT_AIRFLOW)
     except DemoError as exc:
         console.print(f"[red]{exc}")
         return 2
@@ -420,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=state_dir,
         environment_name=args.environment_name,
         parameter_overrides=adaptive_cycle.PARAMETERS if args.adaptive else None,
+        strip_worker_credentials=args.carrier == API_SERVER,
     )
     demo = Demo(console, sandbox)
     ok = False
@@ -433,8 +477,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"MWAA stand-in {sandbox.mwaa_url}: Airflow {sandbox.airflow_version} from {airflow_bin.parent.name}"
             )
         with demo.phase("Create the environment" + ("" if args.adaptive else " and its history")):
-            environment = seed.create_environment(sandbox.client("mwaa"), sandbox.environment_name)
+            environment = seed.create_environment(
+                sandbox.client("mwaa"), sandbox.environment_name, s3=sandbox.client("s3")
+            )
             console.print(f"{sandbox.environment_name} is {environment['Status']} ({environment['EnvironmentClass']})")
+            if sandbox.airflow_version.startswith("3."):
+                demo.install_dags()
             if not args.adaptive:
                 demo.show_seed(
                     seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print)

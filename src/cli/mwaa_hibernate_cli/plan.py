@@ -68,7 +68,7 @@ def collect(
         if described is None or described.get("Status") != "AVAILABLE":
             raise CliError(f"{env} is not running: leave out --live to plan from the latest snapshot.", EXIT_NOT_FOUND)
         api = airflow_api.for_version(env, described.get("AirflowVersion"), mwaa=session.client("mwaa"))
-        dags = api.dags()
+        dags = api.schedule_facts()
         dag_timezone = adaptive._default_timezone(described)
         environment_class = described.get("EnvironmentClass")
         source = "the running environment"

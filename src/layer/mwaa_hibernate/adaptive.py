@@ -606,7 +606,7 @@ def idle_check(
     if running:
         return {"checked": False, "reason": f"a cycle is running ({running[0]})"}
     api = api_factory(environment, described.get("AirflowVersion"))
-    dags, activity = api.dags(), api.activity()
+    dags, activity = api.schedule_facts(), api.activity()
     history = read_history(environment=environment, bucket=bucket, s3=s3)
     lead = planning.lead_time(wake_records(history), default=config.default_lead)
     hourly = _hourly_rate(described)

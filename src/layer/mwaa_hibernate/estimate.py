@@ -62,11 +62,12 @@ class ExecutionUsage:
 # Measured on the real state machines and handlers, executed in moto: tests/aws/statemachine/
 # test_orchestration_counts.py fails when a state machine changes and these no longer match. A transition is a
 # state entered (Step Functions bills every step, the wait-for-environment child's included); retries add more.
-# A hibernation: overrides, preflight, save configuration, export callback, verify, commit, delete, wait for
-# deletion (child), record state, plan the next wake, prune, report.
-HIBERNATE_USAGE = ExecutionUsage(transitions=19, lambda_invocations=10)
-# A wake: overrides, preflight, create, wait until available (child), import callback, record state, measure, report.
-WAKE_USAGE = ExecutionUsage(transitions=16, lambda_invocations=7)
+# A hibernation: overrides, preflight, choose the carrier, save configuration, export callback, verify, commit,
+# delete, wait for deletion (child), record state, plan the next wake, prune, report.
+HIBERNATE_USAGE = ExecutionUsage(transitions=20, lambda_invocations=11)
+# A wake: overrides, preflight, create, wait until available (child), choose the carrier, import callback, record
+# state, measure, report.
+WAKE_USAGE = ExecutionUsage(transitions=17, lambda_invocations=8)
 # An execution with nothing to do (already hibernated, already awake); the estimator counts refused ones the same.
 NO_OP_USAGE = ExecutionUsage(transitions=6, lambda_invocations=2)
 # Waiting for CREATING or DELETING: each poll of GetEnvironment is a read, a choice, a wait and a countdown.

@@ -87,3 +87,19 @@ class DagImportFailed(MwaaHibernateError):
 
 class DagParseTimeout(MwaaHibernateError):
     """The environment did not parse the installed DAGs within the time allowed."""
+
+
+class WebServerUnreachable(MwaaHibernateError):
+    """The environment's web server cannot be reached from the function (network, private web server)."""
+
+
+class WebServerCallFailed(MwaaHibernateError):
+    """Logging in to the web server, or a call to the API-server plugin, was refused or failed."""
+
+
+class NoCarrier(MwaaHibernateError):
+    """Neither the task carrier nor the API-server plugin can reach the environment's metadata database."""
+
+
+class AirflowVersionMismatch(MwaaHibernateError):
+    """The snapshot was written by another Airflow version than the one the environment runs."""

@@ -9,9 +9,11 @@
 <environment>/schedule/overrides.json                        a person's override (mwaa-hibernate wake --for ...)
 <environment>/schedule/history.json                          measured wakes and hibernations (the stack writes it)
 <environment>/schedule/decisions.json                        the adaptive schedule's last decisions, newest last
+<environment>/carrier.json                                   which carrier the last probe chose, and why
 
-The schedule/ folder is written by the stack's functions and the CLI only: the environment's execution role
-may write under snapshots/ alone, so nothing running in Airflow decides when the environment wakes.
+The schedule/ folder and carrier.json are written by the stack's functions and the CLI only: the environment's
+execution role may write under snapshots/ alone, so nothing running in Airflow decides when the environment wakes
+or how the next cycle reaches it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SCHEDULE_FOLDER = "schedule"
 OVERRIDES_FILE = "overrides.json"
 HISTORY_FILE = "history.json"
 DECISIONS_FILE = "decisions.json"
+CARRIER_FILE = "carrier.json"
 
 
 def snapshot_id_for(started_at: str | datetime) -> str:
@@ -97,6 +100,10 @@ def history_key(environment: str) -> str:
 
 def decisions_key(environment: str) -> str:
     return schedule_prefix(environment) + DECISIONS_FILE
+
+
+def carrier_key(environment: str) -> str:
+    return f"{environment}/{CARRIER_FILE}"
 
 
 def snapshot_id_from_key(environment: str, key: str) -> str | None:

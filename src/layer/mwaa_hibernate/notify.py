@@ -37,6 +37,12 @@ STEPS: dict[str, tuple[str, str]] = {
         "checking that it may start",
         "Nothing was touched. Follow the reason above, then start the execution again.",
     ),
+    "choose_carrier": (
+        "choosing how to reach the metadata database",
+        "Nothing was paused, exported or deleted. Follow the reason above (an Airflow version mwaa-hibernate was not "
+        "tested on, a snapshot from another Airflow version, or neither the task carrier nor the API-server plugin "
+        "reaching the database), then run the execution again.",
+    ),
     "save_configuration": (
         "saving the environment configuration",
         "No DAG was paused and the environment was not deleted. Check the function's log, then run the "
@@ -44,8 +50,8 @@ STEPS: dict[str, tuple[str, str]] = {
     ),
     "export": (
         "running the export DAG",
-        "The environment was NOT deleted. Read the task logs of the latest mwaa_hibernate_export run in Airflow, "
-        "fix the cause, then run the hibernation again.",
+        "The environment was NOT deleted. Read the task logs of the latest mwaa_hibernate_export run in Airflow "
+        "(with the API-server carrier: the web server's log), fix the cause, then run the hibernation again.",
     ),
     "verify": (
         "verifying the snapshot",
@@ -95,8 +101,9 @@ STEPS: dict[str, tuple[str, str]] = {
     "import": (
         "restoring the snapshot (import DAG)",
         "Nothing was half imported: the restore is all or nothing. The environment is kept and its DAGs stay "
-        "paused. Read the task logs of the latest mwaa_hibernate_import run in Airflow, fix the cause, then run "
-        "the wake again: it restores into the existing environment.",
+        "paused. Read the task logs of the latest mwaa_hibernate_import run in Airflow (with the API-server "
+        "carrier: the web server's log), fix the cause, then run the wake again: it restores into the existing "
+        "environment.",
     ),
     "update_after_restore": (
         "updating the environment after the restore",
@@ -113,7 +120,8 @@ ERROR_ADVICE = {
     "the stack's DrainTimeoutMinutes.",
     "States.Timeout": "The DAG did not call back in time: raise the stack's timeout parameter if the export or "
     "import is only slow.",
-    "States.HeartbeatTimeout": "The DAG stopped sending heartbeats: its worker probably died. Check the workers.",
+    "States.HeartbeatTimeout": "The DAG stopped sending heartbeats: its worker (or, with the API-server carrier, "
+    "the API server running the job) probably died. Check the workers and web servers.",
 }
 
 

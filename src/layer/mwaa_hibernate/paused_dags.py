@@ -2,7 +2,8 @@
 
 The export DAG records every DAG's paused state in dag_paused_state.json before it pauses anything, so a
 missing file means nothing was paused. Only DAGs that were unpaused before are touched (docs/design.md,
-invariant 2: never leave DAGs paused by accident).
+invariant 2: never leave DAGs paused by accident), in the environment's REST dialect, in bulk where that
+cannot touch another DAG (`bulk_pause`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 from mwaa_hibernate_snapshot import open_store, read_paused_state
 from mwaa_hibernate_snapshot.paused_state import to_unpause
 
-from mwaa_hibernate import layout, restapi
+from mwaa_hibernate import layout
+from mwaa_hibernate.airflow_api import AirflowApi
 from mwaa_hibernate.aws import client
-from mwaa_hibernate.environment.status import ABSENT, AVAILABLE, environment_status
-from mwaa_hibernate.exceptions import DagNotFound, MwaaHibernateError, PausedStateRestoreFailed
+from mwaa_hibernate.bulk_pause import unpause_exactly
+from mwaa_hibernate.environment.status import ABSENT, AVAILABLE, describe_environment
+from mwaa_hibernate.exceptions import PausedStateRestoreFailed
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ def restore_paused_states(
         }
     mwaa = client("mwaa", mwaa)
     active = to_unpause(before)
-    status = environment_status(environment, mwaa=mwaa)
+    described = describe_environment(environment, mwaa=mwaa)
+    status = ABSENT if described is None else described["Status"]
     if status == ABSENT:
         return {
             "restored": 0,
@@ -50,23 +54,9 @@ def restore_paused_states(
             f"Environment {environment} is {status}, so its DAGs cannot be unpaused now. Once it is AVAILABLE, "
             f"unpause these DAGs in the Airflow UI: {', '.join(active) or '(none)'}."
         )
-    unpaused, missing, failed = [], [], {}
-    for dag_id in active:
-        try:
-            restapi.invoke(
-                environment=environment,
-                method="PATCH",
-                path=f"/dags/{dag_id}",
-                body={"is_paused": False},
-                dag_id=dag_id,
-                mwaa=mwaa,
-            )
-        except DagNotFound:
-            missing.append(dag_id)
-        except MwaaHibernateError as exc:
-            failed[dag_id] = str(exc)
-        else:
-            unpaused.append(dag_id)
+    api = AirflowApi(environment, str(described.get("AirflowVersion", "")), mwaa=mwaa)
+    report = unpause_exactly(api, active)
+    unpaused, missing, failed = report.unpaused, report.missing, report.failed
     if failed:
         raise PausedStateRestoreFailed(
             f"{len(failed)} DAG(s) of {environment} are still paused and should not be: {', '.join(sorted(failed))}. "
@@ -76,5 +66,7 @@ def restore_paused_states(
     note = f"Unpaused {len(unpaused)} DAG(s); {kept} were paused before and stay paused."
     if missing:
         note += f" Not found any more (deleted from the DAG folder?): {', '.join(missing)}."
+    if report.repaused:
+        note += f" Paused again after a bulk call caught them: {', '.join(report.repaused)}."
     logger.info(note, extra={"environment": environment, "snapshot_id": snapshot_id})
     return {"restored": len(unpaused), "unpaused": unpaused, "kept_paused": kept, "note": note}

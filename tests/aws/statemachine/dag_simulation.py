@@ -100,7 +100,13 @@ class DagSimulation:
                     cause = "Export of table task_instance failed: could not read from the database (simulated)."
                     callback.fail(error=EXPORT_FAILED, cause=cause)
                     return
-                manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id, extra_tables=self.extra_tables)
+                version = env.config.get("AirflowVersion", "2.10.3")
+                manifest = write_snapshot(
+                    store,
+                    snapshot_id=conf.snapshot.snapshot_id,
+                    extra_tables=self.extra_tables,
+                    airflow_version=version,
+                )
                 self.snapshots_written.append(conf.snapshot.uri)
                 if outcome == "truncated":
                     store.put_bytes(table_path(TABLE), gzip.compress(b"id,dag_id\n", mtime=0))
@@ -163,11 +169,26 @@ class DagSimulation:
         return runner
 
 
+def probe(outcome: str = "usable") -> Callable[[DagRun, MwaaDouble], None]:
+    """The probe DAG: its first task ran and branched to `outcome`'s task (docs/contracts.md, "Carriers")."""
+    from mwaa_hibernate_snapshot.carrier import PROBE_OUTCOMES, PROBE_TASK_ID
+
+    def runner(run: DagRun, double: MwaaDouble) -> None:
+        run.task_states = {PROBE_TASK_ID: "success"} | {
+            name: ("success" if name == outcome else "skipped") for name in PROBE_OUTCOMES
+        }
+        run.state = "success"
+
+    return runner
+
+
 # What the simulated export reports as its duration (manifest timings), for the dashboard's export time.
 EXPORT_SECONDS = 2.5
 
 
-def write_snapshot(store: Any, *, snapshot_id: str, extra_tables: dict[str, bytes] | None = None) -> Manifest:
+def write_snapshot(
+    store: Any, *, snapshot_id: str, extra_tables: dict[str, bytes] | None = None, airflow_version: str = "2.10.3"
+) -> Manifest:
     """A small, complete, valid snapshot in the engine's format: one table (and any extra ones), the paused state,
     the manifest last."""
     entries = []
@@ -193,7 +214,7 @@ def write_snapshot(store: Any, *, snapshot_id: str, extra_tables: dict[str, byte
         created_at=datetime.now(UTC).isoformat(),
         dialect="postgresql",
         alembic_revision="5f2621c13b39",
-        airflow_version="2.10.3",
+        airflow_version=airflow_version,
         encryption=encryption,
         files=tuple(entries),
         excluded_dag_ids=HIBERNATION_DAG_IDS,

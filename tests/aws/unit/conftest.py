@@ -99,6 +99,9 @@ class FakeMwaa:
         self.rest_answers: dict[tuple[str, str], tuple[int, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: dict[str, ClientError] = {}
+        # When set, answers every InvokeRestApi call: (method, path, query, body) -> (status, answer).
+        self.rest_handler: Any = None
+        self.web_login_tokens: list[dict[str, Any]] = []
 
     def _call(self, operation: str, params: dict[str, Any]) -> None:
         shape = _MWAA_MODEL.operation_model(operation).input_shape
@@ -123,11 +126,29 @@ class FakeMwaa:
 
     def invoke_rest_api(self, **params: Any) -> dict[str, Any]:
         self._call("InvokeRestApi", params)
-        status, body = self.rest_answers.get((params["Method"], params["Path"]), (200, {}))
+        if self.rest_handler is not None:
+            status, body = self.rest_handler(
+                params["Method"], params["Path"], params.get("QueryParameters") or {}, params.get("Body")
+            )
+        else:
+            status, body = self.rest_answers.get((params["Method"], params["Path"]), (200, {}))
         if status >= 400:
             code = "RestApiClientException" if status < 500 else "RestApiServerException"
             raise client_error(code, "Airflow said no", RestApiStatusCode=status, RestApiResponse=body)
         return {"RestApiStatusCode": status, "RestApiResponse": body}
+
+    def create_web_login_token(self, **params: Any) -> dict[str, Any]:
+        self._call("CreateWebLoginToken", params)
+        if not self.web_login_tokens:
+            raise client_error("ValidationException", "no web login scripted")
+        return self.web_login_tokens.pop(0)
+
+    def update_environment(self, **params: Any) -> dict[str, Any]:
+        self._call("UpdateEnvironment", params)
+        name = params["Name"]
+        changes = {key: value for key, value in params.items() if key != "Name"}
+        self.environments[name] = {**self.environments[name], **changes, "Status": "UPDATING"}
+        return {"Arn": self.environments[name]["Arn"]}
 
     def rest_calls(self) -> list[tuple[str, str, Any]]:
         return [(p["Method"], p["Path"], p.get("Body")) for op, p in self.calls if op == "InvokeRestApi"]

@@ -63,9 +63,18 @@ def load_handler(module: str) -> ModuleType:
 
 def prepare(aws, name: str) -> None:
     """The world in which the state machine would send this event."""
-    if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags"):
+    if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags") or name.startswith(
+        "choose_carrier"
+    ):
         aws.mwaa.environments[ENVIRONMENT] = saved_environment()
-    if name in ("preflight.wake", "create_environment", "verify_snapshot", "commit_snapshot", "prune_snapshots"):
+    if name in (
+        "preflight.wake",
+        "create_environment",
+        "verify_snapshot",
+        "commit_snapshot",
+        "prune_snapshots",
+        "choose_carrier.wake",
+    ):
         write_snapshot(aws)
     if name in ("preflight.wake", "prune_snapshots"):
         snapshots.commit_latest(environment=ENVIRONMENT, snapshot_id=SNAPSHOT_ID, bucket=aws.bucket)
