@@ -9,8 +9,11 @@ UV := $(VENVS)/uv/bin/uv
 DEV := $(VENVS)/dev
 SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
-AIRFLOW_VERSIONS ?= 2.10.5 2.11.2
+AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
+# The end-to-end suite (full cycles, failures at every step): the newest Airflow of each major, and on Airflow 3
+# once per carrier (version:carrier; see tests/e2e/conftest.py).
+E2E_RUNS ?= 2.11.2:in-process 3.3.1:task 3.3.1:api-server
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0
 
@@ -19,13 +22,14 @@ export AWS_XRAY_SDK_ENABLED := false
 export POWERTOOLS_TRACE_DISABLED := true
 export UV_LINK_MODE := copy
 
-.PHONY: help env demo invoke test lint build validate bench diagram clean
+.PHONY: help env demo invoke test test-fast lint build validate bench diagram clean
 
 help:
 	@echo "make demo   run a full hibernate and wake cycle offline (moto + a local MWAA stand-in on real Airflow)"
 	@echo "make test   run every test (lint, template, state machines, handlers, engine on each Airflow, end to end)"
+	@echo "make test-fast   the inner loop, a few minutes: lint, unit and template tests, one engine round trip"
 	@echo "make build  sam build with the SAM CLI from .venvs/sam (then: sam deploy --guided)"
-	@echo "make bench  measure export and restore throughput and memory (see docs/performance.md)"
+	@echo "make bench  measure export and restore throughput and memory (see docs/performance.md; BENCH_AIRFLOW=2.11.2)"
 	@echo "make invoke FUNCTION=<LogicalId or handler> EVENT=events/<file>.json   one function against the sandbox"
 	@echo "            that \`make demo DEMO_ARGS=--keep\` leaves running (no Docker; see docs/development.md)"
 
@@ -46,10 +50,22 @@ $(SAM)/.ready: | $(UV)
 	touch $@
 
 # One environment per Airflow version: Airflow itself, the project (engine and CLI), the sandbox, and the test tools.
-$(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml | $(UV)
+# Airflow 3 gets MWAA's own package set and pins (sandbox/constraints/<version>/, copied from the MWAA image);
+# the test tools come after, constrained only by MWAA's essential pins, so they never move what MWAA installs.
+.SECONDEXPANSION:
+$(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sandbox/constraints/$$*/*.txt) | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
-	$(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
-	    "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal
+	@if [ -d sandbox/constraints/$* ]; then \
+	    set -x; \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -r sandbox/constraints/$*/requirements.txt \
+	        -c sandbox/constraints/$*/airflow_constraints.txt -c sandbox/constraints/$*/mwaa_essential_constraints.txt && \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -c sandbox/constraints/$*/mwaa_essential_constraints.txt \
+	        -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
+	else \
+	    set -x; \
+	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
+	        "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
+	fi
 	touch $@
 
 env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow-$(v)/.done)
@@ -59,19 +75,17 @@ lint: $(DEV)/.done
 	$(DEV)/bin/ruff check .
 	$(DEV)/bin/ruff format --check .
 
+# Suites per tier and version, run TEST_JOBS at a time (most of their time is spent waiting on Airflow processes);
+# each one's log, JUnit file and time land in .test-results/ (scripts/run-tests, docs/development.md).
+TEST_JOBS ?= 3
+
 test: env
 	@rm -rf .test-results && mkdir -p .test-results
-	@status=0; \
-	$(DEV)/bin/ruff check . || status=1; \
-	PATH="$(CURDIR)/$(SAM)/bin:$$PATH" SAM_CLI="$(CURDIR)/$(SAM)/bin/sam" \
-	    $(DEV)/bin/pytest tests/aws --junitxml=.test-results/aws.xml -p no:cacheprovider || status=1; \
-	for v in $(AIRFLOW_VERSIONS); do \
-	    $(VENVS)/airflow-$$v/bin/pytest tests/airflow --junitxml=.test-results/airflow-$$v.xml -p no:cacheprovider || status=1; \
-	    MWAA_HIBERNATE_AIRFLOW_BIN="$(CURDIR)/$(VENVS)/airflow-$$v/bin" \
-	        $(DEV)/bin/pytest tests/e2e --junitxml=.test-results/e2e-$$v.xml -p no:cacheprovider || status=1; \
-	done; \
-	$(DEV)/bin/python scripts/test-summary .test-results/*.xml || status=1; \
-	exit $$status
+	@$(DEV)/bin/python scripts/run-tests --jobs $(TEST_JOBS) --e2e $(E2E_RUNS) -- $(AIRFLOW_VERSIONS)
+
+test-fast: $(DEV)/.done $(SAM)/.ready $(VENVS)/airflow-$(lastword $(filter 2.%,$(AIRFLOW_VERSIONS)))/.done
+	@rm -rf .test-results && mkdir -p .test-results
+	@$(DEV)/bin/python scripts/run-tests --fast --jobs $(TEST_JOBS) -- $(AIRFLOW_VERSIONS)
 
 # The SAM CLI from its own environment (with python3.13 on PATH), for building and validating the application.
 build: $(SAM)/.ready
@@ -90,8 +104,12 @@ invoke: $(DEV)/.done
 	@test -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId or handler> EVENT=events/<file>.json [INVOKE_ARGS='--set key=value']"; exit 2; }
 	@$(DEV)/bin/python -m mwaa_hibernate_sandbox.invoke $(if $(FUNCTION),--function $(FUNCTION)) $(EVENT) $(INVOKE_ARGS)
 
-bench: env
-	$(VENVS)/airflow-$(lastword $(AIRFLOW_VERSIONS))/bin/python bench/snapshot_bench.py $(BENCH_ARGS)
+# The benchmark runs on one Airflow: the newest tested one unless BENCH_AIRFLOW names another.
+BENCH_AIRFLOW ?= $(lastword $(AIRFLOW_VERSIONS))
+
+bench: $(VENVS)/airflow-$(BENCH_AIRFLOW)/.done
+	@scripts/ensure-postgres
+	$(VENVS)/airflow-$(BENCH_AIRFLOW)/bin/python bench/snapshot_bench.py $(BENCH_ARGS)
 
 diagram:
 	scripts/render-diagram

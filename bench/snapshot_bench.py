@@ -12,9 +12,14 @@ log lines), then measures rows per second and peak memory (RSS) of:
 5. our restore into a database holding what a new MWAA environment holds when the import DAG runs (its
    scheduler's job, the import run, a log line): every key shifts, as on a real wake.
 
-Each measured step runs in a forked child so its peak RSS is its own. Run it from an Airflow venv:
+Each measured step runs in a forked child so its peak RSS is its own. Run it from an Airflow venv (`make
+bench` uses the newest in AIRFLOW_VERSIONS, or BENCH_AIRFLOW):
 
     .venvs/airflow-2.11.2/bin/python bench/snapshot_bench.py --task-instances 200000
+
+On Airflow 3 the history has the same shape in Airflow 3's schema: task instances with UUID keys pointing at
+their DAG's version, JSON XComs and run conf; each DAG has one version (`dag_version`, which the restore
+renumbers around the wake target's own) and its bundle.
 """
 
 from __future__ import annotations
@@ -76,6 +81,120 @@ FROM task_instance ti WHERE ti.priority_weight % 2 = 0;
 
 ANALYZE;
 """
+
+# The same history in Airflow 3's schema. Columns a version requires and the history does not set (they differ
+# between 3.0, 3.2 and 3.3) get a plain value of their type: `_required` adds them.
+FILL_SQL_AIRFLOW3 = (
+    ("dag_bundle", {"name": "'dags-folder'", "active": "true"}, "(SELECT 1) x"),
+    (
+        "dag",
+        {"dag_id": "'bench_dag_' || d", "is_paused": "false", "is_stale": "false", "bundle_name": "'dags-folder'",
+         "fileloc": "'/dags/bench_' || d || '.py'", "relative_fileloc": "'bench_' || d || '.py'",
+         "max_active_tasks": "16", "max_active_runs": "16", "has_task_concurrency_limits": "false",
+         "max_consecutive_failed_dag_runs": "0", "timetable_type": "'cron'"},
+        "generate_series(1, {dags}) d",
+    ),
+    (
+        "dag_version",
+        {"id": "gen_random_uuid()", "version_number": "1", "dag_id": "dag_id", "bundle_name": "'dags-folder'",
+         "created_at": "timestamptz '2025-01-01'", "last_updated": "timestamptz '2025-01-01'"},
+        "dag",
+    ),
+    (
+        "dag_run",
+        {"dag_id": "'bench_dag_' || (r % {dags} + 1)", "run_id": "'scheduled__' || r", "state": "'success'",
+         "logical_date": "timestamptz '2025-01-01' + r * interval '1 minute'",
+         "run_after": "timestamptz '2025-01-01' + r * interval '1 minute'",
+         "start_date": "timestamptz '2025-01-01' + r * interval '1 minute'",
+         "end_date": "timestamptz '2025-01-01' + r * interval '1 minute' + interval '42 seconds'",
+         "run_type": "'scheduled'", "triggered_by": "'timetable'", "clear_number": "0",
+         "log_template_id": "(SELECT max(id) FROM log_template)",
+         "data_interval_start": "timestamptz '2024-12-31' + r * interval '1 minute'",
+         "data_interval_end": "timestamptz '2025-01-01' + r * interval '1 minute'",
+         "queued_at": "timestamptz '2025-01-01' + r * interval '1 minute'",
+         "updated_at": "timestamptz '2025-01-01' + r * interval '1 minute' + interval '42 seconds'",
+         "created_dag_version_id": "(SELECT id FROM dag_version WHERE dag_id = 'bench_dag_' || (r % {dags} + 1))"},
+        "generate_series(1, {runs}) r",
+    ),
+    (
+        "task_instance",
+        {"id": "gen_random_uuid()", "task_id": "'task_' || t", "dag_id": "dr.dag_id", "run_id": "dr.run_id",
+         "map_index": "-1", "start_date": "dr.start_date + t * interval '1 second'", "end_date": "dr.end_date",
+         "duration": "1.5 + t", "state": "CASE WHEN t = 7 AND dr.id % 13 = 0 THEN 'failed' ELSE 'success' END",
+         "try_number": "1", "max_tries": "1", "hostname": "'ip-10-0-1-' || (dr.id % 200) || '.ec2.internal'",
+         "unixname": "'airflow'", "pool": "'default_pool'", "pool_slots": "1", "queue": "'default'",
+         "priority_weight": "t", "operator": "'PythonOperator'", "queued_dttm": "dr.start_date", "pid": "10000 + t",
+         "executor": "'CeleryExecutor'", "executor_config": "'\\x80047d942e'::bytea", "updated_at": "dr.end_date",
+         "custom_operator_name": "'@task'", "dag_version_id": "dr.created_dag_version_id"},
+        "dag_run dr, generate_series(1, {tasks}) t",
+    ),
+    (
+        "xcom",
+        {"dag_run_id": "dr.id", "task_id": "'task_' || t", "map_index": "-1", "key": "'return_value'",
+         "dag_id": "dr.dag_id", "run_id": "dr.run_id",
+         "value": "('{{\"rows\": ' || (dr.id * t) || ', \"path\": \"s3://bucket/part-' || t || '.parquet\"}}')::jsonb",
+         "timestamp": "dr.end_date"},
+        "dag_run dr, generate_series(1, {xcoms}) t",
+    ),
+    (
+        "log",
+        {"dttm": "ti.end_date", "dag_id": "ti.dag_id", "task_id": "ti.task_id", "map_index": "-1", "event": "'success'",
+         "run_id": "ti.run_id", "owner": "'airflow'", "extra": "'{{\"host_name\": \"' || ti.hostname || '\"}}'",
+         "try_number": "1"},
+        "task_instance ti WHERE ti.priority_weight % 2 = 0",
+    ),
+)  # fmt: skip
+# What a new Airflow 3 environment has written by the time its import DAG restores: its scheduler's job, its
+# bundle, the import DAG with its version and run, an audit line.
+WAKE_TARGET_SQL_AIRFLOW3 = (
+    ("job", {"state": "'running'", "job_type": "'SchedulerJob'", "start_date": "now()", "latest_heartbeat": "now()",
+             "hostname": "'ip-10-0-2-1.ec2.internal'", "unixname": "'airflow'"}, "(SELECT 1) x"),
+    ("dag_bundle", {"name": "'dags-folder'", "active": "true"}, "(SELECT 1) x"),
+    ("dag", {"dag_id": "'mwaa_hibernate_import'", "is_paused": "false", "is_stale": "false",
+             "bundle_name": "'dags-folder'", "max_active_runs": "1", "max_active_tasks": "16"}, "(SELECT 1) x"),
+    ("dag_version", {"id": "gen_random_uuid()", "version_number": "1", "dag_id": "'mwaa_hibernate_import'",
+                     "created_at": "now()", "last_updated": "now()"}, "(SELECT 1) x"),
+    ("dag_run", {"dag_id": "'mwaa_hibernate_import'", "run_id": "'manual__wake'", "state": "'running'",
+                 "run_after": "now()", "run_type": "'manual'", "log_template_id": "(SELECT max(id) FROM log_template)",
+                 "created_dag_version_id": "(SELECT id FROM dag_version)"}, "(SELECT 1) x"),
+    ("log", {"dttm": "now()", "event": "'trigger'", "owner": "'airflow'"}, "(SELECT 1) x"),
+)  # fmt: skip
+_PLAIN = {"boolean": "false", "json": "'{{}}'", "jsonb": "'{{}}'", "uuid": "gen_random_uuid()", "bytea": "'\\x'"}
+
+
+def _required(cur: Any, table: str, values: dict[str, str], source: str) -> str:
+    """INSERT ... SELECT `values` FROM `source`, plus a plain value for each NOT NULL column without a default."""
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull AND d.adbin IS NULL",
+        (f'"{table}"',),
+    )
+    row = dict(values)
+    for name, type_name in cur.fetchall():
+        if name not in row:
+            numeric = type_name in ("integer", "bigint", "smallint", "double precision")
+            row[name] = _PLAIN.get(type_name) or (
+                "now()" if type_name.startswith("timestamp") else "0" if numeric else "''"
+            )
+    exprs = ", ".join(v for v in row.values())
+    return f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in row)}) SELECT {exprs} FROM {source}'
+
+
+def fill(dsn: str, sql: str | tuple, **sizes: int) -> None:
+    """Run Airflow 2's SQL, or build Airflow 3's statements against the schema the database has."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        if isinstance(sql, str):
+            cur.execute(sql.format(**sizes))
+        else:
+            for table, values, source in sql:
+                cur.execute(_required(cur, table, values, source).format(**sizes))
+            cur.execute("ANALYZE")
+    conn.close()
+
 
 # What a new environment has written by the time its import DAG restores: ids 1 of job, dag_run and log.
 WAKE_TARGET_SQL = """
@@ -214,22 +333,18 @@ def main(argv: list[str] | None = None) -> int:
         migrated.migrate()
         for name in ("source", "plain_target", "our_target", "wake_target"):
             cluster._admin(f'CREATE DATABASE "{name}" TEMPLATE migrated')
-        import psycopg2
-
-        conn = psycopg2.connect(cluster.dsn("wake_target"))
-        with conn, conn.cursor() as cur:
-            cur.execute(WAKE_TARGET_SQL)
-        conn.close()
+        airflow3 = migrated.airflow3
+        fill(cluster.dsn("wake_target"), WAKE_TARGET_SQL_AIRFLOW3 if airflow3 else WAKE_TARGET_SQL)
 
         print(f"filling: {runs:,} runs, {runs * TASKS_PER_RUN:,} task instances ...", file=sys.stderr)
         started = time.monotonic()
-        conn = psycopg2.connect(cluster.dsn("source"))
-        with conn, conn.cursor() as cur:
-            cur.execute(FILL_SQL.format(dags=DAGS, runs=runs, tasks=TASKS_PER_RUN, xcoms=XCOMS_PER_RUN))
-        conn.close()
+        sizes = {"dags": DAGS, "runs": runs, "tasks": TASKS_PER_RUN, "xcoms": XCOMS_PER_RUN}
+        fill(cluster.dsn("source"), FILL_SQL_AIRFLOW3 if airflow3 else FILL_SQL, **sizes)
         print(f"filled in {time.monotonic() - started:.1f}s", file=sys.stderr)
 
         history = ["dag", "dag_run", "task_instance", "xcom", "log"]
+        if airflow3:  # the plain COPY needs the parents of Airflow 3's foreign keys too
+            history = ["dag_bundle", "dag", "dag_version", "dag_run", "task_instance", "xcom", "log"]
         folder = str(Path(tmp, "snapshot"))
         steps = {
             "raw COPY TO STDOUT": lambda: raw_copy_out(cluster.dsn("source"), history),
@@ -249,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     restore_ratio = figures["our restore"]["rows_per_second"] / plain
     wake_ratio = figures["our restore (wake target)"]["rows_per_second"] / plain
     summary = {
+        "airflow_version": migrated.airflow_version,
         "task_instances": runs * TASKS_PER_RUN,
         "steps": figures,
         "export_vs_raw_copy": export_ratio,
@@ -258,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"\nN = {runs * TASKS_PER_RUN:,} task instances ({runs:,} runs, {runs * XCOMS_PER_RUN:,} XComs)")
+    shape = f"{runs * TASKS_PER_RUN:,} task instances ({runs:,} runs, {runs * XCOMS_PER_RUN:,} XComs)"
+    print(f"\nAirflow {migrated.airflow_version}: N = {shape}")
     print(f"{'step':<30}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>14}")
     for name, f in figures.items():
         print(f"{name:<30}{f['rows']:>12,}{f['seconds']:>10.2f}{f['rows_per_second']:>12,.0f}{f['peak_rss_mb']:>14.0f}")

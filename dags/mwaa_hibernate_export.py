@@ -9,12 +9,11 @@ failure to the state machine; `fail_run` then marks the run failed.
 from __future__ import annotations
 
 import pendulum
-from airflow import DAG
-from airflow.models.baseoperator import chain
-from airflow.operators.python import PythonOperator
-from airflow.utils.trigger_rule import TriggerRule
-from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_runtime import compat, tasks
 from mwaa_hibernate_snapshot.runconf import EXPORT_DAG_ID
+
+# The same file on Airflow 2 and 3: the building blocks come from where each major keeps them.
+DAG, chain, PythonOperator, TriggerRule = compat.dag_building_blocks()
 
 with DAG(
     dag_id=EXPORT_DAG_ID,

@@ -9,12 +9,11 @@ the DAG again for the same snapshot is safe.
 from __future__ import annotations
 
 import pendulum
-from airflow import DAG
-from airflow.models.baseoperator import chain
-from airflow.operators.python import PythonOperator
-from airflow.utils.trigger_rule import TriggerRule
-from mwaa_hibernate_runtime import tasks
+from mwaa_hibernate_runtime import compat, tasks
 from mwaa_hibernate_snapshot.runconf import IMPORT_DAG_ID
+
+# The same file on Airflow 2 and 3: the building blocks come from where each major keeps them.
+DAG, chain, PythonOperator, TriggerRule = compat.dag_building_blocks()
 
 with DAG(
     dag_id=IMPORT_DAG_ID,

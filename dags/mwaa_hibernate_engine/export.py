@@ -20,7 +20,7 @@ from mwaa_hibernate_snapshot.verify import check_file
 from mwaa_hibernate_engine.classification import Kind
 from mwaa_hibernate_engine.csvcodec import encode_row
 from mwaa_hibernate_engine.dialects import transport_for
-from mwaa_hibernate_engine.dialects.base import ExportSession
+from mwaa_hibernate_engine.dialects.base import ExportSession, quote
 from mwaa_hibernate_engine.errors import ExportFailed
 from mwaa_hibernate_engine.fernet import AirflowFernet
 from mwaa_hibernate_engine.gzipstream import GzipWriter
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # A run of an excluded DAG in one of these states is finished history; any other state is in-flight work.
 FINISHED_RUN_STATES = ("success", "failed")
 SNAPSHOT_ID_FORMAT = "%Y%m%dT%H%M%SZ"
+# Tables whose rows belong to one run: a row referencing one of them belongs to that run too.
+_RUN_TABLES = ("dag_run", "task_instance", "task_instance_history")
 
 
 def run_export(
@@ -110,9 +112,11 @@ def _export_table(
     box: SecretBox,
 ) -> FileEntry:
     where, params = _exclusion(table, schema, exclude_dag_ids)
+    if table.policy.referenced_only:
+        where = _referenced_only(table, schema, where)
     path = table_path(table.name)
     with store.writer(path) as out, GzipWriter(out) as sink:
-        if table.policy.secrets:
+        if table.policy.sealed_columns:
             rows = _write_sealed(session, sink, table, where, params, fernet, box)
         else:
             rows = session.copy_out(table.name, table.columns, where, params, sink)
@@ -153,22 +157,55 @@ def _exclusion(table: TableSchema, schema: Schema, exclude: tuple[str, ...]) -> 
     """WHERE clause leaving out unfinished runs of the excluded DAGs and every row hanging off them."""
     if not exclude or "dag_run" not in schema.tables:
         return "", {}
-    refs = {r.ref_table for r in table.references}
-    if table.name == "dag_run":
-        match = "d.id = t.id"
-    elif not refs & {"dag_run", "task_instance"}:
-        return "", {}
-    elif "dag_run_id" in table.columns:
-        match = "d.id = t.dag_run_id"
-    elif {"dag_id", "run_id"} <= set(table.columns):
-        match = "d.dag_id = t.dag_id AND d.run_id = t.run_id"
-    else:
+    match = _run_of(table, schema, "t", depth=3)
+    if match is None:
         return "", {}
     where = (
         f" WHERE NOT EXISTS (SELECT 1 FROM dag_run d WHERE {match} AND d.dag_id IN %(excluded)s"
         f" AND COALESCE(d.state, '') NOT IN %(finished)s)"
     )
     return where, {"excluded": tuple(exclude), "finished": FINISHED_RUN_STATES}
+
+
+def _run_of(table: TableSchema, schema: Schema, alias: str, depth: int) -> str | None:
+    """A condition true when run `d` is the one the row `alias` of `table` belongs to; None if it belongs to none.
+
+    Directly (dag_run itself, a reference to dag_run, dag_id and run_id columns), or through the row it
+    references in a table that does (Airflow 3's notes, reschedules and human-in-the-loop details reference
+    a task instance by its UUID only).
+    """
+    if table.name == "dag_run":
+        return f"d.id = {alias}.id"
+    runs = [r for r in table.references if r.ref_table in _RUN_TABLES and not r.text and r.ref_table != table.name]
+    if not runs:
+        return None
+    for ref in runs:
+        if ref.ref_table == "dag_run" and ref.ref_columns == ("id",):
+            return f"d.id = {alias}.{quote(ref.columns[0])}"
+    if {"dag_id", "run_id"} <= set(table.columns):
+        return f"d.dag_id = {alias}.dag_id AND d.run_id = {alias}.run_id"
+    for ref in runs if depth else ():
+        parent = schema.tables[ref.ref_table]
+        inner = _run_of(parent, schema, f"p{depth}", depth - 1)
+        if inner is not None:
+            joined = " AND ".join(
+                f"p{depth}.{quote(r)} = {alias}.{quote(c)}" for c, r in zip(ref.columns, ref.ref_columns, strict=True)
+            )
+            return f"EXISTS (SELECT 1 FROM {quote(parent.name)} p{depth} WHERE {joined} AND {inner})"
+    return None
+
+
+def _referenced_only(table: TableSchema, schema: Schema, where: str) -> str:
+    """Add to `where` (alias `t`): some row of a copied table references this one."""
+    holders = [
+        f"EXISTS (SELECT 1 FROM {quote(other.name)} r WHERE r.{quote(ref.columns[0])} = t.{quote(ref.ref_columns[0])})"
+        for other in schema.tables.values()
+        if other.policy.kind is Kind.COPIED
+        for ref in other.references
+        if ref.ref_table == table.name and len(ref.columns) == 1 and not ref.text and other.name != table.name
+    ]
+    condition = f"({' OR '.join(holders)})" if holders else "false"
+    return f"{where} AND {condition}" if where else f" WHERE {condition}"
 
 
 def _paused_state_entry(store: SnapshotStore) -> FileEntry | None:

@@ -6,6 +6,7 @@ plaintext with `is_encrypted = false` when no key is set. This mirrors that with
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,32 @@ class AirflowFernet:
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii") if self.encrypts else plaintext
+
+    def sign(self, payload: str) -> str | None:
+        """Sign a JSON payload as Airflow 3 signs bundle URL templates (itsdangerous' URLSafeSerializer keyed with
+        the whole `[core] fernet_key` setting); None without a key, as Airflow then signs nothing."""
+        if not self.encrypts:
+            return None
+        return self._serializer().dumps(json.loads(payload))
+
+    def unsign(self, signed: str, *, what: str) -> str:
+        """The JSON payload of a value `sign` made with this key; FernetKeyMissing if the key does not match."""
+        from itsdangerous import BadSignature
+
+        if not self.encrypts:
+            raise FernetKeyMissing(
+                f"{what} is signed with a Fernet key but no Fernet key was given: pass the "
+                "environment's [core] fernet_key (--fernet-key or AIRFLOW__CORE__FERNET_KEY)"
+            )
+        try:
+            return json.dumps(self._serializer().loads(signed))
+        except BadSignature as exc:
+            raise FernetKeyMissing(f"{what} is not signed with the Fernet key given: pass the right key") from exc
+
+    def _serializer(self) -> Any:
+        from itsdangerous import URLSafeSerializer  # installed with Airflow (Flask); only needed for signed values
+
+        return URLSafeSerializer(self.keys)
 
     def decrypt(self, stored: str, *, what: str) -> str:
         """Decrypt a value Airflow stored encrypted; `what` names it (table, key) for the error message."""

@@ -9,19 +9,34 @@ The order of work inside the transaction:
    STDIN`; SQLite: parsed in Python), checking sha256 and row count as it streams, and re-encrypt secret
    columns with the target's Fernet key there; then insert: merged tables are matched on their natural
    key (matched rows keep the target's id, unmatched ones are inserted), copied tables are inserted with
-   `id + offset`, where offset is the target's largest id; references are rewritten with the same
-   offsets and matches. A copied table with nothing to rewrite (no secrets, no key of its own or of a
-   parent shifted: the target holds none of those rows yet) skips the staging table: its file is loaded
-   straight into the live table, which writes every row once instead of twice. A table with shifted
-   keys keeps its staging table, even on the bulk path: shifting them during the COPY with a BEFORE
-   INSERT row trigger was measured slower (8.4-8.7 s against 7.6-8.0 s for staging plus INSERT at 1M
-   task instances), because a row trigger makes COPY insert row by row instead of in batches and adds
-   a PL/pgSQL call per row; a larger `temp_buffers` for the staging tables changed nothing;
-3. apply the paused-state record to `dag`, reset sequences, write the marker, commit.
+   `id + offset`; references are rewritten with the same offsets and matches. The offset is reserved
+   from the key's sequence (`reserve_keys`), not read from the table's largest id: the target is a live
+   environment, and what it inserts meanwhile takes ids above the reserved range instead of colliding
+   at commit. A table the target never wrote keeps the snapshot's ids. A copied table with nothing to
+   rewrite (no secrets, no key of its own or of a parent shifted) skips the staging table: its file is
+   loaded straight into the live table, which writes every row once instead of twice. A table with
+   shifted keys keeps its staging table, even on the bulk path: shifting them during the COPY with a
+   BEFORE INSERT row trigger was measured slower (8.4-8.7 s against 7.6-8.0 s for staging plus INSERT
+   at 1M task instances), because a row trigger makes COPY insert row by row instead of in batches and
+   adds a PL/pgSQL call per row; a larger `temp_buffers` for the staging tables changed nothing;
+3. the short last step, which touches rows the live environment writes too: the snapshot's values of
+   matched `dag` rows and the paused-state record; on Airflow 3 the DAG versions (below); sequences
+   moved past every restored id (never lowered); the marker; commit.
+
+DAG versions (Airflow 3): old runs and task instances point at the `dag_version` they ran with, and the
+new environment's DAG processor has written versions of its own (1, 2, ...) before the restore. The
+snapshot's versions are inserted verbatim (same UUIDs, same serialized DAGs and code) but with their
+numbers negated, so they cannot collide with what the processor writes while the restore runs. In the
+last step, under `lock_table("dag_version")` (inserts and updates wait, reads go on), the target's own
+versions of those DAGs move above the snapshot's largest number, in two statements because the unique
+(dag_id, version_number) is checked row by row and is not deferrable, and the snapshot's get their
+numbers back. The target's versions stay the latest by number, by creation time and by id, which is
+how every Airflow 3 version finds "the latest"; its processor sees an unchanged file's hash and writes
+nothing, and a changed file becomes the next version.
 
 A damaged file fails its table's step; the transaction rolls back whatever earlier tables wrote.
 The algorithm is the same on PostgreSQL and SQLite: its SQL is what both understand, and the few
-statements that differ (lock, temporary tables, sequences, row ids) are the session's methods.
+statements that differ (locks, temporary tables, sequences, row ids) are the session's methods.
 """
 
 from __future__ import annotations
@@ -79,6 +94,10 @@ INDEX_BUILD_MEMORY = "256MB"
 KEY_CHECK_MEMORY = "256MB"
 STAGE_PREFIX = "_mwh_stage_"
 MAP_PREFIX = "_mwh_map_"
+# Airflow 3's DAG versions: numbered per DAG, renumbered in the last step (module docstring).
+VERSIONS_TABLE, VERSION_NUMBER = "dag_version", "version_number"
+# Where the target's own version numbers wait for one statement while they move up: far above any real one.
+PARKED_VERSIONS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -147,12 +166,17 @@ def run_restore(
                 if table.policy.kind is Kind.MERGED:
                     _stage(session, store, entry, table, box, fernet)
                     progress("load", table.name, entry.rows or 0)
-                    _merge(session, table, schema, remaps, manifest.excluded_dag_ids)
+                    _merge(session, table, schema, remaps)
                 else:
                     _copy(session, _Load(store, entry, box, fernet, progress), table, schema, remaps, bulk_allowed)
                 progress("insert", table.name, entry.rows or 0)
+            current = "updating the DAGs the new environment has"
+            _update_matched_dags(session, schema, manifest.excluded_dag_ids)
             current = "applying paused states"
             unpaused = _apply_paused_state(session, paused, manifest.excluded_dag_ids)
+            if schema.versions_dags and manifest.file_for(VERSIONS_TABLE):
+                current = "renumbering DAG versions"
+                _renumber_versions(session)
             current = "resetting sequences"
             _reset_sequences(session, [t for t in schema.tables.values() if t.name in remaps])
             _mark(session, manifest)
@@ -201,6 +225,8 @@ def _check_presence(store: SnapshotStore, manifest: Manifest) -> None:
 def _check_columns(manifest: Manifest, schema: Schema) -> None:
     for entry in manifest.files:
         table = schema.tables.get(entry.table or "")
+        if table is None and entry.rows == 0:
+            continue  # e.g. FAB's groups, created in a database upgraded from Airflow 2 only when FAB first starts
         if table is None:
             raise SchemaError(f"the snapshot has table {entry.table!r}, the target database does not")
         if set(entry.columns) != set(table.columns):
@@ -297,7 +323,7 @@ def _stage(
 ) -> None:
     session.create_stage(STAGE_PREFIX + table.name, table.name, entry.columns)
     _load(session, store, entry, STAGE_PREFIX + table.name)
-    if table.policy.secrets:
+    if table.policy.sealed_columns:
         _reseal_stage(session, table, entry.columns, box, fernet)
 
 
@@ -335,7 +361,9 @@ def _reseal_stage(
 ) -> None:
     """Secret columns arrive sealed with the snapshot's data key; store them as Airflow would here."""
     stage = _stage_name(table.name)
-    changed = [c for pair in table.policy.secrets for c in pair if c]
+    changed = [c for c in table.policy.sealed_columns if c in columns]
+    if not changed:  # e.g. bundle URL templates, Airflow 3.1+ only
+        return
     select = ", ".join(quote(c) for c in columns)
     assignments = ", ".join(f"{quote(c)} = %s" for c in changed)
     ident = [c for c in (table.surrogate_key, *table.policy.natural_key) if c]
@@ -371,6 +399,12 @@ def _reference_exprs(
         if not remap.offset and not remap.map_table:  # the parent's keys stay as they are
             continue
         col = quote(ref.columns[0])
+        if ref.text:  # the key as text (Airflow 3's user ids): values that are no key of the snapshot stay
+            if not remap.map_table:
+                raise SchemaError(f"{table.name}.{ref.columns[0]} holds {ref.ref_table} keys as text: not merged")
+            joins.append(f"LEFT JOIN {remap.map_table} j{i} ON CAST(j{i}.old AS TEXT) = s.{col}")
+            exprs[ref.columns[0]] = f"COALESCE(CAST(j{i}.new AS TEXT), s.{col})"
+            continue
         shifted = f"s.{col} + {remap.offset}" if remap.offset else f"s.{col}"
         if remap.map_table:
             joins.append(f"LEFT JOIN {remap.map_table} j{i} ON j{i}.old = s.{col}")
@@ -380,10 +414,17 @@ def _reference_exprs(
     return exprs, joins
 
 
-def _offset(session: RestoreSession, table: TableSchema) -> int:
+def _reserve(session: RestoreSession, table: TableSchema, stage: str, where: str = "") -> int:
+    """The offset for the staged rows' keys (those matching `where`): reserved past the target's keys."""
     key = table.surrogate_key
     assert key is not None
-    return int(session.query(f"SELECT COALESCE(MAX({quote(key)}), 0) FROM {quote(table.name)}")[0][0])
+    high = session.query(f"SELECT MAX(s.{quote(key)}) FROM {stage} s {where}")[0][0]
+    return session.reserve_keys(table.name, key, int(high)) if high is not None else 0
+
+
+def _renumbering(table: TableSchema) -> dict[str, str]:
+    """Airflow 3's DAG versions go in with negated numbers until the last step (module docstring)."""
+    return {VERSION_NUMBER: f"-s.{quote(VERSION_NUMBER)}"} if table.name == VERSIONS_TABLE else {}
 
 
 def bulk_fits(rows: int, lock_budget_seconds: float | None) -> bool:
@@ -401,11 +442,10 @@ def _copy(
 ) -> None:
     """History: every row is inserted, keys shifted, references rewritten; straight from the file if none change."""
     key = table.surrogate_key
+    shift = bool(key) and not session.keys_untouched(table.name, key)  # type: ignore[arg-type]
     if key:
-        remaps[table.name] = _Remap(_offset(session, table))
-    exprs, joins = _reference_exprs(table, schema, remaps)
-    if key and remaps[table.name].offset:
-        exprs[key] = f"s.{quote(key)} + {remaps[table.name].offset}"
+        remaps[table.name] = _Remap(0)  # until the offset is reserved (after staging, when the keys are known)
+    exprs, _ = _reference_exprs(table, schema, remaps)
     bulk = (
         bulk_allowed
         and (load.entry.rows or 0) >= BULK_ROWS
@@ -413,15 +453,23 @@ def _copy(
         and _owns(session, table.name)
     )
     with _without_secondary_indexes(session, table.name) if bulk else contextlib.nullcontext():
-        if not exprs and not table.policy.secrets:
+        if not exprs and not shift and not _renumbering(table) and not table.policy.sealed_columns:
             _load(session, load.store, load.entry, table.name)
             load.progress("load", table.name, load.entry.rows or 0)
+            if key:  # at once: the live environment's next insert must not take a restored id
+                session.reset_sequence(table.name, key)
             return
         _stage(session, load.store, load.entry, table, load.box, load.fernet)
         load.progress("load", table.name, load.entry.rows or 0)
+        stage = _stage_name(table.name)
+        if shift:
+            remaps[table.name] = _Remap(_reserve(session, table, stage))
+        exprs, joins = _reference_exprs(table, schema, remaps)
+        exprs |= _renumbering(table)
+        if key and remaps[table.name].offset:
+            exprs[key] = f"s.{quote(key)} + {remaps[table.name].offset}"
         cols = ", ".join(quote(c) for c in table.columns)
         select = ", ".join(exprs.get(c, f"s.{quote(c)}") for c in table.columns)
-        stage = _stage_name(table.name)
         session.execute(f"INSERT INTO {quote(table.name)} ({cols}) SELECT {select} FROM {stage} s {' '.join(joins)}")
 
 
@@ -481,38 +529,42 @@ def _match(table: TableSchema) -> str:
     return " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)}" for c in table.policy.natural_key)
 
 
-def _merge(
-    session: RestoreSession, table: TableSchema, schema: Schema, remaps: dict[str, _Remap], excluded: Sequence[str]
-) -> None:
+def _merge(session: RestoreSession, table: TableSchema, schema: Schema, remaps: dict[str, _Remap]) -> None:
     """Configuration and registries: match on the natural key, update chosen columns, insert the rest."""
     stage, target, key = _stage_name(table.name), quote(table.name), table.surrogate_key
-    if key:
-        map_table = quote(MAP_PREFIX + table.name)
-        session.create_map(MAP_PREFIX + table.name)
-        remaps[table.name] = _Remap(_offset(session, table), map_table)
     # References to other tables first, so natural keys made of references compare rewritten values; then
     # references to this table's own rows, once the match says where each of them went (a user created by
     # another user points at its creator's id in the target, whether the creator was matched or inserted).
     _rewrite_references(session, stage, *_reference_exprs(table, schema, remaps, own=False))
+    offset = 0
     if key:
+        map_table = quote(MAP_PREFIX + table.name)
+        session.create_map(MAP_PREFIX + table.name)
         session.execute(
             f"INSERT INTO {map_table} (old, new) SELECT s.{quote(key)}, t.{quote(key)} "
             f"FROM {stage} s JOIN {target} t ON {_match(table)}"
         )
+        unmatched = f"WHERE NOT EXISTS (SELECT 1 FROM {map_table} m WHERE m.old = s.{quote(key)})"
+        if not session.keys_untouched(table.name, key):
+            offset = _reserve(session, table, stage, unmatched)
+        # Every staged key in the map, matched or not: text references (Airflow 3's user ids) go through it.
+        session.execute(
+            f"INSERT INTO {map_table} (old, new) SELECT s.{quote(key)}, s.{quote(key)} + {offset} FROM {stage} s "
+            f"{unmatched}"
+        )
+        remaps[table.name] = _Remap(offset, map_table)
         _rewrite_references(session, stage, *_reference_exprs(table, schema, remaps, own=True))
-    skip = ""
-    params: dict[str, Any] = {}
-    if table.name == "dag" and excluded:  # the hibernation DAGs' own rows belong to the running environment
-        skip, params = " AND t.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}
-    if table.policy.update:
-        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in table.policy.update)
-        session.execute(f"UPDATE {target} AS t SET {sets} FROM {stage} s WHERE {_match(table)}{skip}", params)
+    update = table.update_columns
+    if update and table.name != "dag":  # the dag rows the parser keeps writing are updated in the last step
+        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in update)
+        session.execute(f"UPDATE {target} AS t SET {sets} FROM {stage} s WHERE {_match(table)}")
     cols = ", ".join(quote(c) for c in table.columns)
-    offset = remaps[table.name].offset if key else 0
     select = ", ".join(f"s.{quote(c)} + {offset}" if c == key and offset else f"s.{quote(c)}" for c in table.columns)
+    # Without a key of its own a row the live environment inserts meanwhile (a DAG its parser just found) is the
+    # same row: keep the target's. With one, a collision fails the restore rather than leave references dangling.
     session.execute(
         f"INSERT INTO {target} ({cols}) SELECT {select} FROM {stage} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {_match(table)})"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {_match(table)}){'' if key else ' ON CONFLICT DO NOTHING'}"
     )
     if key and not _keys_move(session, stage, key, remaps[table.name]):
         remaps[table.name] = _Remap(0)  # every snapshot row kept its id: references to it stay as they are
@@ -541,6 +593,36 @@ def _keys_move(session: RestoreSession, stage: str, key: str, remap: _Remap) -> 
 
 
 # --- finishing ---------------------------------------------------------------------------------
+
+
+def _update_matched_dags(session: RestoreSession, schema: Schema, excluded: Sequence[str]) -> None:
+    """The snapshot's values of `dag` rows the target has (`update` columns), except the hibernation DAGs' own.
+
+    Done last: the DAG parser updates these rows on every parse, and would wait on our row locks until commit.
+    """
+    table = schema.tables.get("dag")
+    update = table.update_columns if table else ()
+    if not update:
+        return
+    skip, params = (" AND t.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}) if excluded else ("", {})
+    sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in update)
+    session.execute(f"UPDATE dag AS t SET {sets} FROM {_stage_name('dag')} s WHERE {_match(table)}{skip}", params)
+
+
+def _renumber_versions(session: RestoreSession) -> None:
+    """The target's own DAG versions above the snapshot's, then the snapshot's numbers back (module docstring)."""
+    table, number = quote(VERSIONS_TABLE), quote(VERSION_NUMBER)
+    session.lock_table(VERSIONS_TABLE)
+    restored = f"SELECT dag_id FROM {table} WHERE {number} < 0"
+    session.execute(
+        f"UPDATE {table} SET {number} = {number} + {PARKED_VERSIONS} WHERE {number} > 0 AND dag_id IN ({restored})"
+    )
+    session.execute(
+        f"UPDATE {table} AS t SET {number} = t.{number} - {PARKED_VERSIONS} + s.top "
+        f"FROM (SELECT dag_id, MAX(-{number}) AS top FROM {table} WHERE {number} < 0 GROUP BY dag_id) s "
+        f"WHERE t.dag_id = s.dag_id AND t.{number} > {PARKED_VERSIONS}"
+    )
+    session.execute(f"UPDATE {table} SET {number} = -{number} WHERE {number} < 0")
 
 
 def _apply_paused_state(

@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mwaa_hibernate_engine.classification import IMPLICIT_REFERENCES, TablePolicy, classify
+from mwaa_hibernate_engine.classification import (
+    IMPLICIT_REFERENCES,
+    IMPLICIT_TEXT_REFERENCES,
+    VERSIONING_TABLE,
+    TablePolicy,
+    classify,
+)
 from mwaa_hibernate_engine.dialects.base import TableFacts
 from mwaa_hibernate_engine.errors import SchemaError
 
@@ -19,11 +25,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Reference:
-    """`columns` of the owning table point at `ref_columns` of `ref_table` (declared FK or implicit)."""
+    """`columns` of the owning table point at `ref_columns` of `ref_table` (declared FK or implicit).
+
+    `text`: the column holds the referenced integer key as text (Airflow 3's user ids of notes).
+    """
 
     columns: tuple[str, ...]
     ref_table: str
     ref_columns: tuple[str, ...]
+    text: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class TableSchema:
     references: tuple[Reference, ...]
     policy: TablePolicy
     foreign_keys: tuple[str, ...] = field(default=())  # names of declared FK constraints
+
+    @property
+    def update_columns(self) -> tuple[str, ...]:
+        """The policy's `update` columns this schema has (Airflow versions add some)."""
+        return tuple(c for c in self.policy.update if c in self.columns)
 
     @property
     def surrogate_key(self) -> str | None:
@@ -52,6 +67,11 @@ class Schema:
     @property
     def order(self) -> list[str]:
         return list(self.tables)
+
+    @property
+    def versions_dags(self) -> bool:
+        """Whether runs point at DAG versions (Airflow 3)."""
+        return VERSIONING_TABLE in self.tables
 
 
 def reflect_schema(engine: Engine) -> Schema:
@@ -78,6 +98,16 @@ def build_schema(facts: Iterable[TableFacts]) -> Schema:
         for (table, column), (ref_table, ref_column) in IMPLICIT_REFERENCES.items():
             if table == name and column in fact.columns and ref_table in by_name:
                 refs.append(Reference((column,), ref_table, (ref_column,)))
+        declared = {r.columns for r in refs}
+        for (table, column), (ref_table, ref_column) in IMPLICIT_TEXT_REFERENCES.items():
+            if (
+                table == name
+                and column in fact.columns
+                and column not in fact.integer_columns  # Airflow 2: an integer FK, declared
+                and (column,) not in declared
+                and ref_table in by_name
+            ):
+                refs.append(Reference((column,), ref_table, (ref_column,), text=True))
         tables[name] = TableSchema(
             name,
             fact.columns,

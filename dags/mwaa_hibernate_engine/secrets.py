@@ -45,7 +45,11 @@ def seal_row(
             continue
         flag = row[index[flag_column]] if flag_column else None
         plain = fernet.decrypt(value, what=f"{what}.{column}") if _stored_encrypted(value, flag) else value
-        row[index[column]] = box.seal(plain, None if bound_to is None else f"{bound_to}\x1f{column}")
+        row[index[column]] = box.seal(plain, _aad(bound_to, column))
+    for column in policy.signed:
+        value = row[index[column]] if column in index else None  # Airflow 3.1+ only
+        if value is not None:
+            row[index[column]] = box.seal(fernet.unsign(value, what=f"{what}.{column}"), _aad(bound_to, column))
 
 
 def reseal_row(
@@ -65,6 +69,14 @@ def reseal_row(
         value = row[index[column]]
         if value is None:
             continue
-        row[index[column]] = fernet.encrypt(box.open(value, None if bound_to is None else f"{bound_to}\x1f{column}"))
+        row[index[column]] = fernet.encrypt(box.open(value, _aad(bound_to, column)))
         if flag_column:
             row[index[flag_column]] = fernet.encrypts
+    for column in policy.signed:
+        if column in index and row[index[column]] is not None:
+            row[index[column]] = fernet.sign(box.open(row[index[column]], _aad(bound_to, column)))
+
+
+def _aad(bound_to: str | None, column: str) -> str | None:
+    """What a sealed value is bound to: its row's identity and its column, so it cannot be moved elsewhere."""
+    return None if bound_to is None else f"{bound_to}\x1f{column}"

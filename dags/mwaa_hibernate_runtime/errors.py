@@ -26,3 +26,11 @@ class TokenUnavailable(CallbackError):
 
 class CallbackRejected(CallbackError):
     """Step Functions refused the callback: the token timed out or the execution is no longer waiting."""
+
+
+class CarrierUnavailable(HibernationTaskError):
+    """The carrier cannot reach the metadata database here (no credentials, refused, or no plugin)."""
+
+
+class JobRefused(HibernationTaskError):
+    """The API-server carrier refuses a job (another one runs, a protocol mismatch, a bad request)."""

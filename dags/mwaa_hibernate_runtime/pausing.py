@@ -7,11 +7,17 @@ this module runs them against the environment's database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from mwaa_hibernate_snapshot.manifest import PAUSED_STATE_NAME
-from mwaa_hibernate_snapshot.paused_state import PauseChanges, changes, read_paused_state, write_paused_state
+from mwaa_hibernate_snapshot.paused_state import (
+    PauseChanges,
+    changes,
+    read_paused_state,
+    to_unpause,
+    write_paused_state,
+)
 from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
 if TYPE_CHECKING:
@@ -65,3 +71,31 @@ def apply_paused_states(
         )
     log.info("paused-state record applied: %d paused, %d unpaused", len(todo.paused), len(todo.unpaused))
     return todo
+
+
+def undo_pause(
+    *, backend: Callable[[], Backend], record: Mapping[str, bool] | None, reason: Callable[[BaseException], str]
+) -> str:
+    """After a failed export: put every DAG back as recorded; return the sentence that says what was done.
+
+    `backend` is called only when there is a record to apply (the carrier may be what failed). Raises
+    `UndoFailed` (carrying the sentence that lists the DAGs to unpause by hand) when putting them back fails.
+    """
+    if record is None:
+        return "No DAG had been paused yet, so every DAG keeps its paused state."
+    try:
+        undone = apply_paused_states(backend=backend(), record=record)
+    except Exception as exc:
+        active = to_unpause(record)
+        raise UndoFailed(
+            f"Restoring the DAGs' paused states ALSO failed ({reason(exc)}): unpause these DAGs by hand: "
+            f"{', '.join(active) or '(none were active)'}."
+        ) from exc
+    return (
+        f"Every DAG's paused state was restored as recorded before the export "
+        f"({len(undone.unpaused)} DAG(s) unpaused again); the environment was not deleted."
+    )
+
+
+class UndoFailed(Exception):
+    """Putting the DAGs' paused states back failed; the message lists the DAGs to unpause by hand."""

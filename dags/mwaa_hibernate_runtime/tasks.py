@@ -1,4 +1,4 @@
-"""The task callables of the export and import DAGs, on Airflow 2 (tasks reach the metadata database).
+"""The task callables of the export, import and probe DAGs, on Airflow 2 and on Airflow 3's task carrier.
 
 Each step parses the run's conf, beats the waiting state machine's heartbeat while it works, and on
 failure leaves a short, secret-free reason in XCom (key `failure`) for the failure handler, which runs
@@ -7,8 +7,10 @@ state exactly as recorded before it tells the state machine, except once the suc
 reply can be lost after Step Functions accepted it, and the environment is then deleted, so the DAGs stay
 paused and the state machine's own compensation step unpauses them if it did not get the success.
 
-Every database operation goes through one `Backend` (`_backend`): on Airflow 2 the task reaches the
-metadata database in-process, through Airflow's own engine (`_metadata_engine`).
+Every database operation goes through one `Backend` (`_backend`). On Airflow 2 the task reaches the
+metadata database in-process, through Airflow's own engine; on Airflow 3, where task processes have no
+ORM, through a connection of its own built from the container's credentials (`connection.own_engine`:
+the task carrier). The API-server carrier runs the same steps in the API server instead (`jobs`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from mwaa_hibernate_snapshot.runconf import (
     parse_import_conf,
 )
 
-from mwaa_hibernate_runtime import draining, pausing
+from mwaa_hibernate_runtime import compat, draining, pausing
 from mwaa_hibernate_runtime.backend import Backend, SqlBackend
 from mwaa_hibernate_runtime.callback import TaskTokenCallback
 from mwaa_hibernate_runtime.errors import CallbackError, DrainTimeout
@@ -83,9 +85,20 @@ _MAX_REASON = 1000
 
 
 def _metadata_engine() -> Engine:
-    from airflow import settings
+    """Airflow 2: Airflow's own engine. Airflow 3: this task's own connection (one per task process)."""
+    global _OWN_ENGINE
+    if not compat.is_airflow3():
+        from airflow import settings
 
-    return settings.engine
+        return settings.engine
+    if _OWN_ENGINE is None:
+        from mwaa_hibernate_runtime.connection import own_engine
+
+        _OWN_ENGINE = own_engine()
+    return _OWN_ENGINE
+
+
+_OWN_ENGINE: Engine | None = None
 
 
 def _backend() -> Backend:
@@ -93,15 +106,13 @@ def _backend() -> Backend:
 
 
 def _fernet_key() -> str | None:
-    from airflow.configuration import conf
-
-    return conf.get("core", "fernet_key", fallback="") or None
+    return compat.fernet_key()
 
 
 def _callback(conf: ExportConf | ImportConf) -> TaskTokenCallback:
-    from airflow.utils.log.secrets_masker import mask_secret
-
-    return TaskTokenCallback(callback=conf.callback, environment=conf.snapshot.environment, mask_secret=mask_secret)
+    return TaskTokenCallback(
+        callback=conf.callback, environment=conf.snapshot.environment, mask_secret=compat.mask_secret
+    )
 
 
 def _store(conf: ExportConf | ImportConf) -> SnapshotStore:
@@ -184,13 +195,30 @@ def _recorded_failure(context: Mapping[str, Any], steps: tuple[str, ...], defaul
         found = ti.xcom_pull(task_ids=task_id, key=FAILURE_XCOM_KEY)
         if found:
             return _Failure(task=found["task"], error=found["error"], reason=found["reason"])
-    failed = [t.task_id for t in context["dag_run"].get_task_instances(state=["failed"]) if t.task_id in steps]
-    task = failed[0] if failed else "an unknown step"
+    task = next(iter(_failed_steps(context, steps)), "an unknown step")
     return _Failure(
         task=task,
         error=default_error,
         reason="the task ended without recording a reason (killed, timed out or its worker was lost); see its log",
     )
+
+
+def _failed_steps(context: Mapping[str, Any], steps: tuple[str, ...]) -> list[str]:
+    """The run's failed steps, in run order (Airflow 3: asked through the task SDK, which has no ORM)."""
+    if not compat.is_airflow3():
+        failed = {t.task_id for t in context["dag_run"].get_task_instances(state=["failed"])}
+        return [step for step in steps if step in failed]
+    ti = context["ti"]
+    get_task_states = getattr(ti, "get_task_states", None)
+    if get_task_states is None:
+        return []
+    try:
+        found = get_task_states(dag_id=ti.dag_id, task_ids=list(steps), run_ids=[ti.run_id])
+    except Exception as exc:  # naming the step is a courtesy: the failure is reported either way
+        log.warning("could not read the run's task states (%s)", type(exc).__name__)
+        return []
+    states = found.get(ti.run_id, found) if isinstance(found, Mapping) else {}
+    return [step for step in steps if states.get(step) == "failed"]
 
 
 def _tell_failure(context: Mapping[str, Any], parse: Callable[[Any], Any], error: str, cause: str) -> None:
@@ -283,21 +311,9 @@ def restore_paused_states_and_report_failure(**context: Any) -> None:
         _tell_failure(context, parse_export_conf, failure.error, f"{cause} {outcome}")
         return
     try:
-        if record is None:
-            outcome = "No DAG had been paused yet, so every DAG keeps its paused state."
-        else:
-            changes = pausing.apply_paused_states(backend=_backend(), record=record["dags"])
-            outcome = (
-                f"Every DAG's paused state was restored as recorded before the export "
-                f"({len(changes.unpaused)} DAG(s) unpaused again); the environment was not deleted."
-            )
-    except Exception as exc:
-        active = to_unpause(record["dags"])
-        outcome = (
-            f"Restoring the DAGs' paused states ALSO failed ({_reason(exc)}): unpause these DAGs by hand: "
-            f"{', '.join(active) or '(none were active)'}."
-        )
-        _tell_failure(context, parse_export_conf, failure.error, f"{cause} {outcome}")
+        outcome = pausing.undo_pause(backend=_backend, record=record["dags"] if record else None, reason=_reason)
+    except pausing.UndoFailed as exc:
+        _tell_failure(context, parse_export_conf, failure.error, f"{cause} {exc}")
         raise
     log.info("%s %s", cause, outcome)
     _tell_failure(context, parse_export_conf, failure.error, f"{cause} {outcome}")
@@ -346,10 +362,8 @@ def restore_snapshot(**context: Any) -> dict[str, Any]:
 
 
 def _lock_budget_seconds() -> float:
-    """Half the scheduler's zombie threshold: this task's heartbeat waits on the restore's table locks."""
-    from airflow.configuration import conf
-
-    return conf.getfloat("scheduler", "scheduler_zombie_task_threshold", fallback=300.0) / 2
+    """Half the scheduler's heartbeat timeout: this task's heartbeat waits on the restore's table locks."""
+    return compat.heartbeat_timeout_seconds() / 2
 
 
 def apply_paused_states(**context: Any) -> dict[str, Any]:
@@ -404,6 +418,24 @@ def report_import_failure(**context: Any) -> None:
 
 def fail_run(**context: Any) -> None:
     """Marks the run failed when a step failed (the failure handler itself succeeds when it did its job)."""
-    from airflow.exceptions import AirflowFailException
+    raise compat.fail_exception()("a step of this run failed: the failure handler's log says what was done about it")
 
-    raise AirflowFailException("a step of this run failed: the failure handler's log says what was done about it")
+
+# --- probe DAG ------------------------------------------------------------------------------------------
+
+
+def probe_database_access(**context: Any) -> str:
+    """Whether this task can reach the metadata database (the task carrier); branches to the outcome's task.
+
+    The outcome task is what the Lambda side reads back; the sentence goes to this task's log and XCom
+    (`probe_result`). Neither ever holds a credential.
+    """
+    from mwaa_hibernate_snapshot.carrier import IN_PROCESS, TASK
+
+    from mwaa_hibernate_runtime.probe import check_database
+
+    carrier = TASK if compat.is_airflow3() else IN_PROCESS
+    result = check_database(carrier, _metadata_engine, _fernet_key())
+    log.info("carrier %s %s: %s", carrier, "works" if result.usable else "does not work", result.detail)
+    context["ti"].xcom_push(key="probe_result", value=result.to_json())
+    return result.outcome

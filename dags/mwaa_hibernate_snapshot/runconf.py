@@ -15,16 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mwaa_hibernate_snapshot import versions
+from mwaa_hibernate_snapshot.carrier import PROBE_DAG_ID
 from mwaa_hibernate_snapshot.errors import InvalidRunConf
 
 EXPORT_DAG_ID = "mwaa_hibernate_export"
 IMPORT_DAG_ID = "mwaa_hibernate_import"
-# Never paused, drained, trimmed or restored by the hibernation itself: they are the ones doing it.
-HIBERNATION_DAG_IDS = (EXPORT_DAG_ID, IMPORT_DAG_ID)
-
-# The Airflow minor versions the engine and the DAGs work on, oldest and newest (README, "Airflow versions and
-# limits"): Airflow 2 lets tasks reach the metadata database; Airflow 3 does not, so it needs another transport first.
-SUPPORTED_AIRFLOW = ((2, 7), (2, 11))
+# Never paused, drained, trimmed or restored by the hibernation itself: they are the ones doing it (the probe
+# DAG tells which carrier reaches the database, before each hibernation and wake).
+HIBERNATION_DAG_IDS = (EXPORT_DAG_ID, IMPORT_DAG_ID, PROBE_DAG_ID)
 
 # Error names sent with SendTaskFailure; the state machines' Catch clauses match them exactly.
 EXPORT_FAILED = "ExportFailed"
@@ -51,18 +50,13 @@ MAX_DRAIN_TIMEOUT_MINUTES = 24 * 60
 
 
 def airflow_supported(version: str) -> bool:
-    """Whether an Airflow version such as "2.10.3" is one the hibernation DAGs run on."""
-    match = re.match(r"^(\d+)\.(\d+)", version or "")
-    if not match:
-        return False
-    oldest, newest = SUPPORTED_AIRFLOW
-    return oldest <= (int(match.group(1)), int(match.group(2))) <= newest
+    """Whether an Airflow version such as "2.10.3" is one the hibernation DAGs run on (`versions` decides)."""
+    return versions.supported(version)
 
 
 def supported_airflow_text() -> str:
-    """The supported range for messages, e.g. "2.7 to 2.11"."""
-    oldest, newest = SUPPORTED_AIRFLOW
-    return f"{oldest[0]}.{oldest[1]} to {newest[0]}.{newest[1]}"
+    """The supported versions for messages (`versions.supported_text`)."""
+    return versions.supported_text()
 
 
 def token_encryption_context(environment: str) -> dict[str, str]:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mwaa_hibernate_engine.classification import IMPLICIT_REFERENCES, TABLES, Kind, TablePolicy
+from mwaa_hibernate_engine.classification import IMPLICIT_REFERENCES, TABLES, VERSIONING_TABLE, Kind, TablePolicy
 from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
 log = logging.getLogger(__name__)
@@ -256,11 +256,13 @@ def compare_databases(before: DatabaseImage, after: DatabaseImage, *, cycle_star
     results: list[TableComparison] = []
     not_restored: dict[str, str] = {}
     unknown: list[str] = []
+    versioned = VERSIONING_TABLE in before.tables  # Airflow 3: DAG versions and their serialized DAGs are history
     for name in sorted(set(before.tables) | set(after.tables)):
         policy = TABLES.get(name)
         if policy is None:
             unknown.append(name)
             continue
+        policy = policy.versioned if versioned and policy.versioned else policy
         if policy.kind is Kind.OWNED:
             not_restored[name] = policy.reason
             continue

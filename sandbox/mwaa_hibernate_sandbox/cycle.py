@@ -17,6 +17,7 @@ from mwaa_hibernate import layout
 from mwaa_hibernate_snapshot.manifest import Manifest
 from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
+from mwaa_hibernate_sandbox.api_view import ApiClient, ApiView, read_api_view
 from mwaa_hibernate_sandbox.compare import DatabaseImage, capture_database
 from mwaa_hibernate_sandbox.executions import ExecutionResult, StepListener, run_execution
 from mwaa_hibernate_sandbox.mwaa_standin import add_fault, clear_faults, environment_details
@@ -45,6 +46,13 @@ def capture(sandbox: Sandbox, environment: str | None = None) -> DatabaseImage:
     name = environment or sandbox.environment_name
     details = environment_details(sandbox.mwaa_url, name)
     return capture_database(url=details["DatabaseUrl"], fernet_key=sandbox.airflow(name).fernet_key)
+
+
+def api_view(sandbox: Sandbox, environment: str | None = None) -> ApiView:
+    """Every GET endpoint of the environment's REST API, read as its Admin API user (see api_view)."""
+    name = environment or sandbox.environment_name
+    details = environment_details(sandbox.mwaa_url, name)
+    return read_api_view(ApiClient(details["AirflowApiUrl"], sandbox.airflow(name).api_headers()))
 
 
 def airflow_api(sandbox: Sandbox, environment: str | None = None) -> AirflowApi:

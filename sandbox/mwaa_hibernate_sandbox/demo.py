@@ -1,13 +1,21 @@
 """`make demo`: a full hibernate and wake cycle, offline, shown step by step.
 
-    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--keep] [--fail-at STEP]
+    python -m mwaa_hibernate_sandbox.demo [--airflow-version V] [--carrier task|api-server] [--keep]
+        [--fail-at STEP | --adaptive]
 
 Starts the sandbox (moto with the template deployed, the MWAA stand-in on real Airflow), creates an
 environment and fills it with history, runs the hibernate state machine, shows the snapshot, runs the
 wake state machine, compares the restored database with the one before, table by table, and ends
 with what the schedule in samconfig.toml would save on AWS. Exits 1 if anything differs.
 
+On Airflow 3 (``--airflow-version 3.3.1``) the environment is set up with `mwaa-hibernate install-dags`, which
+finds the carrier; ``--carrier api-server`` takes the database credentials away from the workers, so
+install-dags installs the API-server plugin and the cycle runs through it.
+
 ``--fail-at STEP`` injects a failure at one step instead and shows the invariants that must hold.
+``--adaptive`` deploys the stack with ``ScheduleMode=ADAPTIVE`` and shows one adaptive cycle instead, on the real
+clock (about twelve minutes): DAGs due a few minutes ahead, a person hibernates, the schedule wakes the environment
+before the first run and hibernates it after the last (``mwaa_hibernate_sandbox.adaptive_cycle``).
 ``--keep`` leaves the sandbox running until Ctrl-C and publishes its endpoints in `.sandbox/running.json`
 meanwhile, so `make invoke` can run one function against it (``mwaa_hibernate_sandbox.invoke``).
 """
@@ -29,11 +37,13 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from mwaa_hibernate import layout
+from mwaa_hibernate_snapshot.carrier import API_SERVER, TASK
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from mwaa_hibernate_sandbox import cycle, invoke, seed
+from mwaa_hibernate_sandbox import adaptive_cycle, cycle, invoke, seed
 from mwaa_hibernate_sandbox.compare import Comparison, compare_databases
 from mwaa_hibernate_sandbox.executions import ExecutionResult, Step
 from mwaa_hibernate_sandbox.sandbox import DEFAULT_ENVIRONMENT, Sandbox
@@ -42,6 +52,10 @@ from mwaa_hibernate_sandbox.template import SamTemplate, project_root
 log = logging.getLogger(__name__)
 
 AIRFLOW_BIN_VARIABLE = "MWAA_HIBERNATE_AIRFLOW_BIN"
+# The demo's Airflow when none is asked for: the newest Airflow 2, whose path (tasks reach the database
+# in-process) holds on MWAA without the assumptions Airflow 3 still needs a real environment to confirm
+# (README, "Airflow 3"); `--airflow-version 3.3.1` shows Airflow 3.
+DEFAULT_AIRFLOW = "2.11.2"
 # Where the demo keeps its Airflow homes and its log (ignored by git, removed by `make clean`).
 STATE_FOLDER = ".sandbox"
 
@@ -50,8 +64,9 @@ class DemoError(RuntimeError):
     """The demo cannot run as asked (say what to do)."""
 
 
-def airflow_bin_for(version: str | None) -> Path:
-    """The bin folder of an Airflow venv: $MWAA_HIBERNATE_AIRFLOW_BIN, the asked version, or the newest."""
+def airflow_bin_for(version: str | None, *, default: str | None = None) -> Path:
+    """The bin folder of an Airflow venv: the asked version, $MWAA_HIBERNATE_AIRFLOW_BIN, `default` when its
+    venv exists, or the newest."""
     venvs = project_root() / ".venvs"
     if version:
         candidate = venvs / f"airflow-{version}" / "bin"
@@ -61,6 +76,8 @@ def airflow_bin_for(version: str | None) -> Path:
         return candidate
     if configured := os.environ.get(AIRFLOW_BIN_VARIABLE):
         return Path(configured)
+    if default and (venvs / f"airflow-{default}" / "bin" / "airflow").exists():
+        return venvs / f"airflow-{default}" / "bin"
 
     def version_key(path: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
@@ -120,6 +137,24 @@ class Demo:
         if result.error:
             line += f": {result.error}"
         self.console.print(line)
+
+    def install_dags(self) -> None:
+        """Airflow 3: `mwaa-hibernate install-dags`, which probes the carriers (and installs the plugin if needed)."""
+        import typer
+        from mwaa_hibernate_cli import app
+
+        command = ["install-dags", "--environment", self.sandbox.environment_name, "--region", self.sandbox.region]
+        self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")
+        with redirect_stdout(self.console.file):
+            typer.main.get_command(app).main(command, prog_name="mwaa-hibernate", standalone_mode=False)
+
+    def show_carrier(self) -> None:
+        """Which carrier the last probe chose, from the stack's carrier.json."""
+        record = cycle.read_json(self.sandbox, layout.carrier_key(self.sandbox.environment_name)) or {}
+        probe = (record.get("probes") or {}).get(record.get("carrier") or "", {})
+        self.console.print(
+            f"reached the metadata database through the [bold]{record.get('carrier')}[/] carrier: {probe.get('detail')}"
+        )
 
     def show_seed(self, report: seed.SeedReport) -> None:
         table = Table(title="History made through Airflow's REST API (InvokeRestApi)", title_justify="left")
@@ -206,10 +241,14 @@ class Demo:
 
     def show_status(self) -> None:
         """What an operator sees next: `mwaa-hibernate status` on this stack (moto and the stand-in answer)."""
+        self.show_command("status")
+
+    def show_command(self, *args: str) -> None:
+        """Run one `mwaa-hibernate` command on this stack and show it as a person would see it."""
         import typer
         from mwaa_hibernate_cli import app
 
-        command = ["status", "--stack", self.sandbox.stack.stack_name]
+        command = [*args, "--stack", self.sandbox.stack.stack_name]
         self.console.print(f"[dim]$ mwaa-hibernate {' '.join(command)}[/]")
         with redirect_stdout(self.console.file):
             typer.main.get_command(app).main(command, prog_name="mwaa-hibernate", standalone_mode=False)
@@ -261,6 +300,7 @@ def _run_cycle(demo: Demo, environment_class: str) -> bool:
     if not hibernate.succeeded:
         demo.show_alerts(sandbox.alerts())
         return False
+    demo.show_carrier()
     snapshot_id = cycle.latest_snapshot_id(sandbox)
     if snapshot_id:
         demo.show_snapshot(cycle.snapshot_listing(sandbox, snapshot_id))
@@ -281,6 +321,10 @@ def _run_cycle(demo: Demo, environment_class: str) -> bool:
     demo.show_times()
     with demo.phase("Operate it"):
         demo.show_status()
+    with demo.phase("Plan it"):
+        # Read from the snapshot: these demo DAGs run by hand (schedule None), so nothing is predictable and the
+        # plan says so; `make demo DEMO_ARGS=--adaptive` shows DAGs with schedules.
+        demo.show_command("plan")
     demo.show_savings(environment_class)
     return comparison.identical
 
@@ -308,6 +352,49 @@ def _run_failure(demo: Demo, step: str) -> bool:
     return all(item.held for item in invariants)
 
 
+def _run_adaptive(demo: Demo) -> bool:
+    """One adaptive cycle on the real clock (mwaa_hibernate_sandbox.adaptive_cycle), narrated as it happens."""
+    console, sandbox = demo.console, demo.sandbox
+    with demo.phase("Deploy DAGs with schedules"):
+        dags = adaptive_cycle.upload_dags(sandbox)
+        console.print(
+            f"{adaptive_cycle.EXTRACT} due {dags.first_run:%H:%M} UTC (runs {adaptive_cycle.EXTRACT_SECONDS} s, longer "
+            f"than the idle check's period), {adaptive_cycle.REPORT} due {dags.last_run:%H:%M}, "
+            f"{adaptive_cycle.ON_UPLOAD} on a dataset (unpredictable). The stack is ADAPTIVE: its fixed schedules are "
+            "disabled."
+        )
+
+    def fired(event: Any) -> None:
+        answer = event.answer
+        if isinstance(answer, dict) and not answer.get("checked"):
+            return  # an idle check with nothing to check (asleep, or a cycle running): not worth a line
+        what = event.execution_arn.rsplit(":", 1)[-1] if event.execution_arn else ""
+        if isinstance(answer, dict):
+            what = f"{answer.get('decision', '-')}: {answer.get('reason', '')}"
+            if "execution_arn" in answer:
+                what += " → hibernation started"
+        console.print(f"  {time.strftime('%H:%M:%S')}  [cyan]{event.name}[/] fired (due {event.due:%H:%M:%S}): {what}")
+
+    with demo.phase("The adaptive schedule at work"):
+        console.print("[dim]A person hibernates it now (mwaa-hibernate hibernate); from here the schedule decides.[/]")
+        result = adaptive_cycle.run_cycle(
+            sandbox, dags, on_fire=fired, on_note=lambda text: console.print(f"  {time.strftime('%H:%M:%S')}  {text}")
+        )
+    ok = bool(result.idle_hibernation and result.idle_hibernation["status"] == "SUCCEEDED")
+    if result.wake:
+        late = result.wake["stopDate"] > dags.first_run
+        colour = "red" if late else "green"
+        console.print(
+            f"[{colour}]Woke {'after' if late else 'before'} the first run: awake at "
+            f"{result.wake['stopDate']:%H:%M:%S}, {adaptive_cycle.EXTRACT} due {dags.first_run:%H:%M:%S}[/]"
+        )
+        ok = ok and not late
+    with demo.phase("Operate it"):
+        demo.show_status()
+        demo.show_command("plan")
+    return ok
+
+
 def _show_keep(console: Console, sandbox: Sandbox) -> None:
     endpoint = sandbox.moto_url
     lines = [
@@ -332,9 +419,21 @@ def _show_keep(console: Console, sandbox: Sandbox) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mwaa_hibernate_sandbox.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--airflow-version", help="an Airflow version with a venv under .venvs/ (default: newest)")
+    parser.add_argument(
+        "--airflow-version",
+        help=f"an Airflow version with a venv under .venvs/ (default: {DEFAULT_AIRFLOW}, else the newest), e.g. 3.3.1",
+    )
+    parser.add_argument(
+        "--carrier",
+        choices=(TASK, API_SERVER),
+        default=TASK,
+        help="Airflow 3: how the hibernation reaches the database. api-server strips the database credentials "
+        "from the workers, so install-dags installs the plugin (default: task)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave everything running at the end and say how to look")
-    parser.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--fail-at", choices=tuple(cycle.FAILURE_STEPS), help="inject a failure at this step")
+    choice.add_argument("--adaptive", action="store_true", help="one adaptive cycle (ScheduleMode=ADAPTIVE)")
     parser.add_argument("--environment-name", default=DEFAULT_ENVIRONMENT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -343,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(file=sys.stdout)  # bound now: sys.stdout is redirected below
     try:
-        airflow_bin = airflow_bin_for(args.airflow_version)
+        airflow_bin = airflow_bin_for(args.airflow_version, default=DEFAULT_AIRFLOW)
     except DemoError as exc:
         console.print(f"[red]{exc}")
         return 2
@@ -359,7 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     lambda_output = open(state_dir / "lambda-stdout.log", "a")  # noqa: SIM115 - closed in the finally below
     console_stdout, sys.stdout = sys.stdout, lambda_output
     demo_started = time.monotonic()
-    sandbox = Sandbox(airflow_bin=airflow_bin, state_dir=state_dir, environment_name=args.environment_name)
+    sandbox = Sandbox(
+        airflow_bin=airflow_bin,
+        state_dir=state_dir,
+        environment_name=args.environment_name,
+        parameter_overrides=adaptive_cycle.PARAMETERS if args.adaptive else None,
+        strip_worker_credentials=args.carrier == API_SERVER,
+    )
     demo = Demo(console, sandbox)
     ok = False
     try:
@@ -371,11 +476,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"(real handlers, in-process), {len(stack.state_machines)} state machines from statemachine/\n"
                 f"MWAA stand-in {sandbox.mwaa_url}: Airflow {sandbox.airflow_version} from {airflow_bin.parent.name}"
             )
-        with demo.phase("Create the environment and its history"):
-            environment = seed.create_environment(sandbox.client("mwaa"), sandbox.environment_name)
+        with demo.phase("Create the environment" + ("" if args.adaptive else " and its history")):
+            environment = seed.create_environment(
+                sandbox.client("mwaa"), sandbox.environment_name, s3=sandbox.client("s3")
+            )
             console.print(f"{sandbox.environment_name} is {environment['Status']} ({environment['EnvironmentClass']})")
-            demo.show_seed(seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print))
-        ok = _run_failure(demo, args.fail_at) if args.fail_at else _run_cycle(demo, environment["EnvironmentClass"])
+            if sandbox.airflow_version.startswith("3."):
+                demo.install_dags()
+            if not args.adaptive:
+                demo.show_seed(
+                    seed.seed_history(sandbox.client("mwaa"), sandbox.environment_name, progress=console.print)
+                )
+        if args.adaptive:
+            ok = _run_adaptive(demo)
+        elif args.fail_at:
+            ok = _run_failure(demo, args.fail_at)
+        else:
+            ok = _run_cycle(demo, environment["EnvironmentClass"])
         console.print(f"[dim]Demo took {time.monotonic() - demo_started:.0f}s; log: {state_dir / 'demo.log'}[/]")
         if args.keep:
             invoke.RunningSandbox.of(sandbox).write()

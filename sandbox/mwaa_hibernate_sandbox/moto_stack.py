@@ -36,6 +36,7 @@ from mwaa_hibernate_sandbox.template import (
     FUNCTION_TYPE,
     LAYER_TYPE,
     PARTITION,
+    SCHEDULE_GROUP_TYPE,
     SCHEDULE_TYPE,
     STATE_MACHINE_TYPE,
     Physical,
@@ -219,7 +220,8 @@ class _Deployer:
     def schedule_name(self, logical_id: str, properties: Mapping[str, Any]) -> Physical:
         """SAM names a schedule after its logical id unless the event gives a Name."""
         name = str(self.resolver.resolve(properties["Name"])) if "Name" in properties else logical_id
-        arn = self.arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{name[: _MAX_NAME['scheduler']]}")
+        group = str(self.resolver.resolve(properties["GroupName"])) if "GroupName" in properties else SCHEDULE_GROUP
+        arn = self.arn("scheduler", f"schedule/{group}/{name[: _MAX_NAME['scheduler']]}")
         return Physical(ref=name, attributes={"Arn": arn})
 
     def name_everything_else(self) -> None:
@@ -230,8 +232,13 @@ class _Deployer:
             if logical_id in self.physical:
                 continue
             kind = self.template.resources[logical_id]["Type"]
-            if kind == SCHEDULE_TYPE:
-                self.physical[logical_id] = self.schedule_name(logical_id, self.props(logical_id))
+            if kind == SCHEDULE_GROUP_TYPE:
+                name = self.name_property(logical_id, "Name", "scheduler")
+                self.physical[logical_id] = Physical(
+                    ref=name, attributes={"Arn": self.arn("scheduler", f"schedule-group/{name}")}
+                )
+            elif kind == SCHEDULE_TYPE:
+                continue  # named below, once the group it refers to has its name
             elif kind == "AWS::S3::Bucket":
                 name = self.name_property(logical_id, "BucketName", "s3", lower=True)
                 attributes = {
@@ -271,6 +278,12 @@ class _Deployer:
                 arn = self.arn(service, name)
                 self.physical[logical_id] = Physical(ref=name, attributes=_Attributes(arn, {"Arn": arn}))
 
+    def name_schedules(self) -> None:
+        """Schedules declared as resources (not as SAM events): after everything they may refer to."""
+        for logical_id in self.deployed_ids():
+            if self.template.resources[logical_id]["Type"] == SCHEDULE_TYPE and logical_id not in self.physical:
+                self.physical[logical_id] = self.schedule_name(logical_id, self.props(logical_id))
+
     def role_arn(self) -> str:
         iam = self.clients("iam")
         try:
@@ -301,7 +314,31 @@ class _Deployer:
         for logical_id, schedule in self.template.schedules.items():
             if schedule.state_machine_id in machines:
                 self.create_schedule(logical_id, machines[schedule.state_machine_id], role_arn)
+        self.create_schedule_resources()
         return functions, machines
+
+    def create_schedule_resources(self) -> None:
+        """Schedule groups, then the schedules declared as resources (moto keeps them; the sandbox fires them)."""
+        scheduler = self.clients("scheduler")
+        for logical_id in self.deployed_ids():
+            if self.template.resources[logical_id]["Type"] == SCHEDULE_GROUP_TYPE:
+                scheduler.create_schedule_group(Name=self.physical[logical_id].ref)
+        for logical_id in self.deployed_ids():
+            if self.template.resources[logical_id]["Type"] != SCHEDULE_TYPE:
+                continue
+            props = self.resolver.resolve(self.props(logical_id))
+            optional = {
+                key: props[key]
+                for key in ("Description", "ScheduleExpressionTimezone", "State", "GroupName")
+                if key in props
+            }
+            scheduler.create_schedule(
+                Name=self.physical[logical_id].ref,
+                ScheduleExpression=props["ScheduleExpression"],
+                FlexibleTimeWindow=props.get("FlexibleTimeWindow", {"Mode": "OFF"}),
+                Target=props["Target"],
+                **optional,
+            )
 
     def create_schedule(self, logical_id: str, target_arn: str, role_arn: str) -> None:
         props = self.resolver.resolve(dict(self.template.schedules[logical_id].properties))
@@ -456,6 +493,7 @@ def nominal_physical(
                 ref=NOMINAL_KEY_ID, attributes={"Arn": arn, "KeyId": NOMINAL_KEY_ID}
             )
     deployer.name_everything_else()
+    deployer.name_schedules()
     return deployer.physical
 
 
@@ -492,6 +530,7 @@ def deploy_stack(
     )
     deployer.create_keys()
     deployer.name_everything_else()
+    deployer.name_schedules()
     functions, machines = deployer.create_resources()
     outputs = deployer.outputs()
     deployer.register_stack(outputs)

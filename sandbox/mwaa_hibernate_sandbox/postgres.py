@@ -4,6 +4,11 @@ The server binaries are usually installed with no server running; `initdb` refus
 so as root the cluster is created and run as the `postgres` system user. The cluster lives in a
 temporary folder, listens on loopback only with trust authentication, and is tuned for speed over
 durability (fsync off): it holds nothing that must survive a crash.
+
+`create_mwaa_database` makes a database the way MWAA's image prepares its metadata database
+(python/mwaa/database/migrate_with_downgrade.py in aws/amazon-mwaa-docker-images): owned by the role
+`adminuser`, used by the role `airflow_user` (a member of adminuser, with MWAA's grants); neither is a
+superuser, so whatever runs as airflow_user here meets the limits it meets on MWAA.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 SERVER_SETTINGS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -49,6 +55,33 @@ def free_port() -> int:
 
 
 _free_port = free_port  # older name, still imported by a few callers
+
+# MWAA's two database roles (migrate_with_downgrade.py: DB_ADMIN_USERNAME, DB_IAM_USERNAME).
+MWAA_ADMIN_ROLE = "adminuser"
+MWAA_APP_ROLE = "airflow_user"
+# Trust authentication ignores passwords, but a URL must still carry them escaped: these have the characters
+# that break an unescaped URL, so anything building one by hand fails here first.
+MWAA_ROLE_PASSWORDS = {MWAA_ADMIN_ROLE: "admin:/@pw%", MWAA_APP_ROLE: "app:/@pw?#"}
+# What MWAA's image grants airflow_user, run as adminuser in the database.
+_MWAA_GRANTS = (
+    'GRANT ALL PRIVILEGES ON DATABASE "{db}" TO airflow_user',
+    "GRANT ALL ON SCHEMA public TO airflow_user",
+    "GRANT ALL ON ALL TABLES IN SCHEMA public TO airflow_user",
+    "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO airflow_user",
+    "GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO airflow_user",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO airflow_user",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO airflow_user",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO airflow_user",
+)
+
+
+@dataclass(frozen=True)
+class MwaaDatabase:
+    """A database prepared like MWAA's: `owner_url` connects as adminuser, `url` as airflow_user (what Airflow uses)."""
+
+    name: str
+    owner_url: str
+    url: str
 
 
 @dataclass
@@ -88,23 +121,44 @@ class PostgresCluster:
             output = result.stderr.strip() or result.stdout.strip()
             raise RuntimeError(f"{argv[0]} failed ({result.returncode}): {output}")
 
-    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg2") -> str:
-        return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg2", *, user: str = "postgres") -> str:
+        password = MWAA_ROLE_PASSWORDS.get(user)
+        credentials = f"{quote(user, safe='')}:{quote(password, safe='')}" if password else quote(user, safe="")
+        return f"{driver}://{credentials}@127.0.0.1:{self.port}/{database}"
 
-    def dsn(self, database: str = "postgres") -> str:
+    def dsn(self, database: str = "postgres", *, user: str = "postgres") -> str:
         """A libpq connection string (for psycopg2.connect or psql)."""
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={database}"
 
-    def _admin(self, sql: str) -> None:
+    def _admin(self, *statements: str, database: str = "postgres", user: str = "postgres") -> None:
         import psycopg2  # imported here so the module loads where psycopg2 is absent
 
-        conn = psycopg2.connect(self.dsn())
+        conn = psycopg2.connect(self.dsn(database, user=user))
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute(sql)
+                for sql in statements:
+                    cur.execute(sql)
         finally:
             conn.close()
+
+    def create_mwaa_database(self, name: str, *, template: str | None = None) -> MwaaDatabase:
+        """A database owned by adminuser with MWAA's grants to airflow_user (a copy of `template` if given).
+
+        Migrate it through `owner_url` or `url` (both work, as on MWAA); run Airflow through `url`.
+        """
+        roles = [
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF; END $$"
+            for role in (MWAA_ADMIN_ROLE, MWAA_APP_ROLE)
+        ]
+        # So that airflow_user inherits ownership of what adminuser created during migrations (MWAA's words).
+        roles.append(f"GRANT {MWAA_ADMIN_ROLE} TO {MWAA_APP_ROLE}")
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._admin(*roles, f'CREATE DATABASE "{name}" OWNER {MWAA_ADMIN_ROLE}{copy}')
+        # Database privileges are not copied from a template: grant again.
+        self._admin(*(grant.format(db=name) for grant in _MWAA_GRANTS), database=name, user=MWAA_ADMIN_ROLE)
+        return MwaaDatabase(name, self.url(name, user=MWAA_ADMIN_ROLE), self.url(name, user=MWAA_APP_ROLE))
 
     def create_database(self, name: str) -> str:
         self._admin(f'CREATE DATABASE "{name}"')

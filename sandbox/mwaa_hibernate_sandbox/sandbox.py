@@ -119,6 +119,8 @@ class Sandbox:
         parameter_overrides: Mapping[str, Any] | None = None,
         wait_scale: float = WAIT_SCALE,
         database: str = "auto",
+        strip_worker_credentials: bool = False,
+        keep_deleted_homes: bool = False,
     ) -> None:
         self.airflow_bin = Path(airflow_bin)
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="mwaa-hibernate-sandbox-"))
@@ -132,6 +134,9 @@ class Sandbox:
         }
         self.wait_scale = wait_scale
         self.database = database
+        # Airflow 3: workers without database credentials (the task carrier fails; the probe picks the plugin).
+        self.strip_worker_credentials = strip_worker_credentials
+        self.keep_deleted_homes = keep_deleted_homes
         self.s3_faults = S3Faults()
         self._stack: DeployedStack | None = None
         self._standin: MwaaStandIn | None = None
@@ -175,6 +180,8 @@ class Sandbox:
             region=self.region,
             account=DEFAULT_ACCOUNT_ID,
             database=self.database,
+            strip_worker_credentials=self.strip_worker_credentials,
+            keep_deleted_homes=self.keep_deleted_homes,
         )
         self._exit.callback(self._standin.stop)
         self._standin.start()

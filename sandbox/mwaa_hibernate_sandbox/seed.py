@@ -28,6 +28,9 @@ RUN_TIMEOUT_SECONDS = 240
 # The scheduler lists the DAG folder every 10 s (AirflowInstance.FAST_SCHEDULER) and parses each file after.
 PARSE_TIMEOUT_SECONDS = 120
 
+# InvokeRestApi answers that an SDK's default retries try again (the sandbox's clients do not retry by themselves).
+TRANSIENT = ("InternalServerException", "ThrottlingException")
+RETRIES = 4
 DEMO_DAG_IDS = ("demo_sales_etl", "demo_flaky_api", "demo_broken_export", "demo_quarterly_report")
 
 # What a user's environment looks like in CreateEnvironment (fields MWAA requires, plus a few users set).
@@ -110,11 +113,19 @@ class SeedError(RuntimeError):
 
 
 class AirflowApi:
-    """Airflow's REST API through MWAA's InvokeRestApi, as a user's scripts call it."""
+    """Airflow's REST API through MWAA's InvokeRestApi, as a user's scripts call it (v1 or v2 by the version)."""
 
     def __init__(self, mwaa: Any, environment: str) -> None:
         self.mwaa = mwaa
         self.environment = environment
+        self._airflow3: bool | None = None
+
+    @property
+    def airflow3(self) -> bool:
+        if self._airflow3 is None:
+            version = self.mwaa.get_environment(Name=self.environment)["Environment"].get("AirflowVersion", "")
+            self._airflow3 = version.startswith("3.")
+        return self._airflow3
 
     def call(self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
         request: dict[str, Any] = {"Name": self.environment, "Path": path, "Method": method}
@@ -122,10 +133,18 @@ class AirflowApi:
             request["Body"] = body
         if query:
             request["QueryParameters"] = dict(query)
-        try:
-            return self.mwaa.invoke_rest_api(**request)["RestApiResponse"]
-        except (self.mwaa.exceptions.RestApiClientException, self.mwaa.exceptions.RestApiServerException) as exc:
-            raise SeedError(f"{method} {path} failed: {exc.response.get('RestApiResponse', exc)}") from exc
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return self.mwaa.invoke_rest_api(**request)["RestApiResponse"]
+            except (self.mwaa.exceptions.RestApiClientException, self.mwaa.exceptions.RestApiServerException) as exc:
+                raise SeedError(f"{method} {path} failed: {exc.response.get('RestApiResponse', exc)}") from exc
+            except self.mwaa.exceptions.ClientError as exc:
+                # MWAA's own answers when Airflow was slow (10 s) or the rate was exceeded: an SDK with its default
+                # retries tries again, and so does a user's script.
+                if exc.response["Error"]["Code"] not in TRANSIENT or attempt == RETRIES:
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def exists(self, path: str) -> bool:
         try:
@@ -138,8 +157,9 @@ class AirflowApi:
         """Every DAG's is_paused, as the REST API shows it."""
         states: dict[str, bool] = {}
         offset = 0
+        stale = {"exclude_stale": False} if self.airflow3 else {"only_active": False}
         while True:
-            page = self.call("GET", "/dags", query={"limit": 100, "offset": offset, "only_active": False})
+            page = self.call("GET", "/dags", query={"limit": 100, "offset": offset, **stale})
             states.update({dag["dag_id"]: dag["is_paused"] for dag in page["dags"]})
             offset += len(page["dags"])
             if not page["dags"] or offset >= page["total_entries"]:
@@ -147,6 +167,19 @@ class AirflowApi:
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.call("PATCH", f"/dags/{dag_id}", {"is_paused": paused}, query={"update_mask": "is_paused"})
+
+    def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any] | None = None) -> Any:
+        """A manual run; Airflow 3 wants `logical_date` (null: a run for now)."""
+        body: dict[str, Any] = {"dag_run_id": run_id, "conf": dict(conf or {})}
+        if self.airflow3:
+            body["logical_date"] = None
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", body)
+
+    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
+        if self.airflow3:
+            self.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", {"note": note}, query={"update_mask": "note"})
+        else:
+            self.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/setNote", {"note": note})
 
 
 def provision_environment_resources(request: Mapping[str, Any] = ENVIRONMENT_REQUEST) -> dict[str, Any]:
@@ -194,11 +227,26 @@ EXECUTION_ROLE_NAME = ENVIRONMENT_REQUEST["ExecutionRoleArn"].rsplit("/", 1)[-1]
 
 
 def create_environment(
-    mwaa: Any, name: str, *, request: Mapping[str, Any] | None = None, timeout: float = CREATE_TIMEOUT_SECONDS
+    mwaa: Any,
+    name: str,
+    *,
+    request: Mapping[str, Any] | None = None,
+    timeout: float = CREATE_TIMEOUT_SECONDS,
+    s3: Any = None,
 ) -> dict[str, Any]:
     """CreateEnvironment (by default with the demo's request, its role, network and bucket made to exist in moto)
-    and wait until AVAILABLE; return GetEnvironment's answer."""
-    mwaa.create_environment(Name=name, **dict(request or provision_environment_resources()))
+    and wait until AVAILABLE; return GetEnvironment's answer.
+
+    With `s3`, the environment's source bucket is made first as MWAA requires it (versioned), so tools that
+    upload to the DAG folder or plugins.zip (`mwaa-hibernate install-dags`) find it.
+    """
+    request = dict(request or provision_environment_resources())
+    if s3 is not None:
+        bucket = str(request["SourceBucketArn"]).rsplit(":", 1)[-1]
+        if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    mwaa.create_environment(Name=name, **request)
 
     def settled() -> dict[str, Any] | None:
         environment = mwaa.get_environment(Name=name)["Environment"]
@@ -254,12 +302,12 @@ def seed_history(
     for dag_id in {run.dag_id for run in RUNS}:
         api.set_paused(dag_id, False)
     for run in RUNS:
-        api.call("POST", f"/dags/{run.dag_id}/dagRuns", {"dag_run_id": run.run_id, "conf": dict(run.conf)})
+        api.trigger(run.dag_id, run.run_id, run.conf)
         state = _wait_for_run(api, run, timeout=run_timeout)
         if state != run.expect:
             raise SeedError(f"DAG run {run.dag_id}/{run.run_id} ended {state}, expected {run.expect}")
         if run.note:
-            api.call("PATCH", f"/dags/{run.dag_id}/dagRuns/{run.run_id}/setNote", {"note": run.note})
+            api.set_note(run.dag_id, run.run_id, run.note)
         report.runs[run.run_id] = state
         say(f"{run.dag_id} run {run.run_id}: {state}")
 

@@ -32,6 +32,7 @@ STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
 SCHEDULE_EVENT_TYPE = "ScheduleV2"
 SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
+SCHEDULE_GROUP_TYPE = "AWS::Scheduler::ScheduleGroup"
 # SAM's defaults for a function that sets neither (AWS::Serverless::Function reference).
 SAM_DEFAULT_MEMORY_MB = 128
 SAM_DEFAULT_TIMEOUT_SECONDS = 3

@@ -22,7 +22,10 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """event: {purpose: "export"|"import", environment_name, snapshot_id, task_token,
-    retention_days?, drain_timeout_minutes?}. Returns {dag_id, dag_run_id, state}."""
+    retention_days?, drain_timeout_minutes?, carrier?, airflow_version?}.
+
+    Returns {dag_id, dag_run_id, state} (a DAG run), or {carrier: "api-server", job_id, state} (a plugin job).
+    """
     config = settings.Settings.from_environment()
     run = trigger.trigger_dag(
         purpose=event["purpose"],
@@ -34,6 +37,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         region=boto3.session.Session().region_name,
         retention_days=event.get("retention_days"),
         drain_timeout_minutes=event.get("drain_timeout_minutes"),
+        carrier=event.get("carrier"),
+        airflow_version=event.get("airflow_version"),
     )
     published.publish(metrics, event["environment_name"], {published.DAG_RUNS_TRIGGERED: 1})
     return run

@@ -1,15 +1,20 @@
-"""Shared fixtures for everything under tests/airflow (runs once per Airflow venv: 2.10.5, 2.11.2).
+"""Shared fixtures for everything under tests/airflow (runs once per Airflow venv: 2.10.5, 2.11.2, 3.0.6, 3.2.1,
+3.3.1; the Makefile picks which files run on which version, and files written for one major are not collected
+on the other: `collect_ignore_glob` below).
 
 Real PostgreSQL, real Airflow, no mocks. What is here, for the engine and the DAG tests alike:
 
 - `pg_cluster` (session): one throwaway PostgreSQL 15 cluster for the whole run.
 - `make_airflow` (session): a factory, `make_airflow("name", dags={...}, fernet_key=None, sqlite=False)`,
-  returning a `mwaa_hibernate_sandbox.airflow_instance.AirflowInstance` whose database was created in the
-  cluster (or, with `sqlite=True`, is a SQLite file in its home) and migrated by `airflow db migrate` of
-  the venv running pytest. `dags` maps file names to DAG
+  returning a `mwaa_hibernate_sandbox.airflow_instance.AirflowInstance` whose database is a copy of one
+  migrated by `airflow db migrate` of the venv running pytest (once per session: `CREATE DATABASE ...
+  TEMPLATE`), or, with `sqlite=True`, a SQLite file in its home migrated for it. On Airflow 3 the
+  database is prepared as MWAA prepares it (owned by `adminuser`, used by the non-superuser `airflow_user`)
+  and already has the Admin user the REST API is called as. `dags` maps file names to DAG
   source (written into the instance's own DAG folder); `SEED_DAGS` below are the standard ones. Each
   instance gets its own Fernet key unless one is given. Instances are stopped at the end of the run.
-- `seed_history(instance, hostile=[...])`: fills an instance through real Airflow: parses the DAG
+- `seed_history(instance, hostile=[...])` (Airflow 2; Airflow 3's history comes from a running environment,
+  `airflow3_history.make_history`): fills an instance through real Airflow: parses the DAG
   folder (`airflow dags reserialize`), runs the seed DAGs with `airflow dags test` (successes, a
   failure, a retry, mapped tasks, XComs in JSON and pickled), creates users with `airflow users create`,
   then one ORM script adds variables, connections (passwords, extras), pools, run and task notes by
@@ -33,6 +38,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -40,6 +46,17 @@ from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 pytestmark = pytest.mark.airflow
+
+AIRFLOW_VERSION = metadata.version("apache-airflow")
+AIRFLOW_MAJOR = int(AIRFLOW_VERSION.split(".")[0])
+# Test files written for one major version's history are not collected on the other (the Makefile runs the
+# right ones per version anyway): Airflow 2's are made with `airflow dags test`, Airflow 3's by a running
+# environment.
+ONLY_ON = {
+    2: ("engine/test_round_trip.py", "engine/test_sqlite.py"),
+    3: ("engine/test_round_trip_airflow3.py", "engine/test_upgraded_target_airflow3.py"),
+}
+collect_ignore_glob = [path for major, paths in ONLY_ON.items() if major != AIRFLOW_MAJOR for path in paths]
 
 # A fixed start date in the past, so `airflow dags test <logical date>` never waits for anything.
 _START = 'pendulum.datetime(2026, 1, 1, tz="UTC")'
@@ -186,9 +203,36 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         cluster.stop()
 
 
+@dataclass(frozen=True)
+class MigratedTemplate:
+    """A database migrated once per session; every PostgreSQL instance starts as a copy of it."""
+
+    name: str
+    api_password: str | None  # Airflow 3: the Admin user the REST API is called as exists already
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplate:
+    name = f"airflow_template_{uuid.uuid4().hex[:8]}"
+    home = tmp_path_factory.mktemp(name)
+    if AIRFLOW_MAJOR >= 3:
+        db = pg_cluster.create_mwaa_database(name)
+        instance = AirflowInstance(
+            home=home, db_url=db.url, migrate_url=db.owner_url, dags_folder=home / "dags",
+            bin_dir=Path(sys.executable).parent,
+        )  # fmt: skip
+        instance.migrate()
+        instance.create_api_user()
+        return MigratedTemplate(name, instance.api_password)
+    url = pg_cluster.create_database(name)
+    instance = AirflowInstance(home=home, db_url=url, dags_folder=home / "dags", bin_dir=Path(sys.executable).parent)
+    instance.migrate()
+    return MigratedTemplate(name, None)
+
+
 @pytest.fixture(scope="session")
 def make_airflow(
-    pg_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+    pg_cluster: PostgresCluster, migrated_template: MigratedTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., AirflowInstance]]:
     instances: list[AirflowInstance] = []
 
@@ -201,13 +245,23 @@ def make_airflow(
         dags_folder.mkdir()
         for file_name, source in (dags or {}).items():
             (dags_folder / file_name).write_text(source)
-        kwargs = {"fernet_key": fernet_key} if fernet_key is not None else {}
+        kwargs: dict[str, str] = {"fernet_key": fernet_key} if fernet_key is not None else {}
+        if sqlite:
+            url = f"sqlite:///{home}/airflow.db"
+        elif AIRFLOW_MAJOR >= 3:
+            mwaa = pg_cluster.create_mwaa_database(db, template=migrated_template.name)
+            url, kwargs["migrate_url"] = mwaa.url, mwaa.owner_url
+            kwargs["api_password"] = str(migrated_template.api_password)
+        else:
+            url = pg_cluster.clone_database(migrated_template.name, db)
+            # No CLI ran in this home yet, so Airflow 2 has not written its default airflow.cfg, and a snippet's
+            # `conf.set("core", ...)` finds no section: an airflow.cfg with the section (the rest defaults).
+            (home / "airflow.cfg").write_text("[core]\n")
         instance = AirflowInstance(
-            home=home, db_url=f"sqlite:///{home}/airflow.db" if sqlite else pg_cluster.create_database(db),
-            dags_folder=dags_folder,
-            bin_dir=Path(sys.executable).parent, **kwargs,
-        )  # fmt: skip
-        instance.migrate()
+            home=home, db_url=url, dags_folder=dags_folder, bin_dir=Path(sys.executable).parent, **kwargs
+        )
+        if sqlite:
+            instance.migrate()
         instances.append(instance)
         return instance
 

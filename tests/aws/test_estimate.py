@@ -74,16 +74,16 @@ def test_seed_case_3_of_24_hours_is_not_87_5_percent_once_creation_deletion_and_
     assert hibernated.environment == pytest.approx(118.8333333 * 0.49)  # $58.23
     assert hibernated.metadata_storage == pytest.approx(10 * 0.10 * 118.8333333 / 744)  # $0.16
     assert hibernated.snapshot_storage == pytest.approx(0.5 * 7 * 0.023)  # 7 retained snapshots: $0.08
-    # 31 hibernations x 18 + 31 wakes x 14 + 31 creates x 30 polls x 4 + 31 deletes x 20 polls x 4 = 7,192
-    # transitions: $0.180 (per-execution counts measured by tests/aws/statemachine/test_orchestration_counts.py)
-    assert hibernated.step_functions == pytest.approx((31 * 18 + 31 * 14 + 31 * 30 * 4 + 31 * 20 * 4) * PER_TRANSITION)
-    assert hibernated.lambda_ == pytest.approx((31 * 9 + 31 * 6) * PER_INVOCATION)  # 465 invocations: $0.003
+    # 31 hibernations x 22 + 31 wakes x 18 + 31 creates x 30 polls x 4 + 31 deletes x 20 polls x 4 = 7,440
+    # transitions: $0.186 (per-execution counts measured by tests/aws/statemachine/test_orchestration_counts.py)
+    assert hibernated.step_functions == pytest.approx((31 * 22 + 31 * 18 + 31 * 30 * 4 + 31 * 20 * 4) * PER_TRANSITION)
+    assert hibernated.lambda_ == pytest.approx((31 * 12 + 31 * 9) * PER_INVOCATION)  # 651 invocations: $0.004
     assert hibernated.s3_requests == pytest.approx(31 * 60 * PER_PUT + 62 * 40 * PER_GET)  # $0.010
     assert hibernated.kms == pytest.approx(1.00 + 62 * 4 * PER_KMS_REQUEST)  # key + 248 requests
     assert hibernated.scheduler == pytest.approx(62 * PER_SCHEDULE)
-    assert hibernated.total == pytest.approx(59.6634, abs=1e-4)
+    assert hibernated.total == pytest.approx(59.6702, abs=1e-4)
 
-    assert result.savings_usd == pytest.approx(365.56 - 59.6634, abs=1e-4)  # $305.90
+    assert result.savings_usd == pytest.approx(365.56 - 59.6702, abs=1e-4)  # $305.89
     assert result.savings_percent == pytest.approx(83.68, abs=0.01)
     assert 1 - result.billed_hours / 744 == pytest.approx(0.8403, abs=1e-4)  # the environment-hours-only saving
 
@@ -97,12 +97,12 @@ def test_weekday_only_schedule_sleeps_through_weekends() -> None:
     assert result.naive_savings_percent == pytest.approx(100 * (1 - 69 / 744))  # 90.73%
     assert result.billed_hours == pytest.approx(23 * 3.8333333)  # 88.17 h
     assert result.hibernated.environment == pytest.approx(88.1666667 * 0.49)  # $43.20
-    # 23 hibernations x 18 + 23 wakes x 14 + 23 x 30 polls x 4 + 23 x 20 polls x 4 = 5,336 transitions
-    assert result.hibernated.step_functions == pytest.approx(5336 * PER_TRANSITION)
+    # 23 hibernations x 22 + 23 wakes x 18 + 23 x 30 polls x 4 + 23 x 20 polls x 4 = 5,520 transitions
+    assert result.hibernated.step_functions == pytest.approx(5520 * PER_TRANSITION)
     expected_total = (
         88.1666667 * 0.49
-        + 5336 * PER_TRANSITION
-        + 23 * (9 + 6) * PER_INVOCATION
+        + 5520 * PER_TRANSITION
+        + 23 * (12 + 9) * PER_INVOCATION
         + 23 * 60 * PER_PUT
         + 46 * 40 * PER_GET
         + 1.00

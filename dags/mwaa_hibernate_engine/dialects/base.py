@@ -92,8 +92,22 @@ class RestoreSession(Protocol):
         """Load CSV with a header from `source` into `table`; return the row count."""
         ...
 
+    def lock_table(self, table: str) -> None:
+        """Keep others from inserting into or updating `table` (reads go on) until the transaction ends."""
+        ...
+
+    def keys_untouched(self, table: str, column: str) -> bool:
+        """Whether `table` is empty and its key generator never handed out a value: the snapshot's keys fit as
+        they are."""
+        ...
+
+    def reserve_keys(self, table: str, column: str, high: int) -> int:
+        """An offset such that `offset + k` for every k in 1..high is free in `table.column` and stays free:
+        the column's generator moves past the range, so the live environment's inserts meanwhile land above."""
+        ...
+
     def reset_sequence(self, table: str, column: str) -> None:
-        """Make the next generated value of `table.column` larger than every value it holds."""
+        """Make the next generated value of `table.column` larger than every value it holds (never lower it)."""
         ...
 
 

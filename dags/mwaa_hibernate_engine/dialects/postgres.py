@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 # thousands of Python-level reads per MiB).
 COPY_IN_CHUNK = 1024 * 1024
 # The catalog in three queries (SQLAlchemy's inspector takes ~1 s for Airflow's 48 tables: a query per table).
+# A column is generated when it is an identity, has a nextval default, or is the primary key and has a sequence
+# named after it: FAB's ab_* ids on Airflow 3.2+ have no default (SQLAlchemy calls nextval('<table>_id_seq')
+# itself). Only the key: dag.pickle_id is no generated column although dag_pickle_id_seq exists.
 _COLUMNS_SQL = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
        a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%%'
+       OR (EXISTS (SELECT 1 FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = n.oid
+                   AND s.relname = c.relname || '_' || a.attname || '_seq')
+           AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1
+                       AND i.indkey[0] = a.attnum))
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -46,6 +53,21 @@ WHERE k.contype IN ('p', 'f')
 ORDER BY t.relname, k.conname
 """
 _INTEGER_TYPES = ("smallint", "integer", "bigint")
+# The sequence behind a generated column: owned by it (serial), named in its default, or named after it.
+_SEQUENCE_SQL = """
+SELECT COALESCE(
+    pg_get_serial_sequence(%(table)s, %(column)s),
+    (SELECT s.oid::regclass::text FROM pg_attribute a
+     JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid AND p.refclassid = 'pg_class'::regclass
+     JOIN pg_class s ON s.oid = p.refobjid AND s.relkind = 'S'
+     WHERE a.attrelid = %(table)s::regclass AND a.attname = %(column)s LIMIT 1),
+    (SELECT s.oid::regclass::text FROM pg_class s
+     WHERE s.relkind = 'S' AND s.relnamespace = current_schema()::regnamespace AND s.relname = %(named)s))
+"""
+# Keys reserved for the snapshot's rows start this far above the sequence's value: inserts of the live environment
+# that take a value between our nextval and our setval (the same statement) stay below the reserved range.
+KEY_GAP = 1000
 # pg_advisory_xact_lock key shared by every restore ("mwhr" in ASCII): a second restore waits, then
 # finds the marker of the first and does nothing.
 LOCK_KEY = 0x6D776872
@@ -192,9 +214,35 @@ class _PgRestore:
     def create_map(self, name: str) -> None:
         self.execute(f"CREATE TEMP TABLE {quote(name)} (old bigint PRIMARY KEY, new bigint) ON COMMIT DROP")
 
+    def lock_table(self, table: str) -> None:
+        self.execute(f"LOCK TABLE {quote(table)} IN SHARE ROW EXCLUSIVE MODE")
+
+    def _sequence(self, table: str, column: str) -> str | None:
+        params = {"table": quote(table), "column": column, "named": f"{table}_{column}_seq"}
+        return self.query(_SEQUENCE_SQL, params)[0][0]
+
+    def keys_untouched(self, table: str, column: str) -> bool:
+        sequence = self._sequence(table, column)
+        called = bool(sequence) and self.query(f"SELECT is_called FROM {sequence}")[0][0]
+        return not called and not self.query(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})")[0][0]
+
+    def reserve_keys(self, table: str, column: str, high: int) -> int:
+        maximum = self.query(f"SELECT COALESCE(MAX({quote(column)}), 0) FROM {quote(table)}")[0][0]
+        sequence = self._sequence(table, column)
+        if sequence is None:
+            return int(maximum)
+        (top,) = self.query(
+            "SELECT setval(%(s)s, GREATEST(nextval(%(s)s), %(m)s) + %(gap)s + %(high)s)",
+            {"s": sequence, "m": maximum, "gap": KEY_GAP, "high": high},
+        )[0]
+        return int(top) - high
+
     def reset_sequence(self, table: str, column: str) -> None:
+        sequence = self._sequence(table, column)
+        if sequence is None:
+            return
         self.execute(
-            f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({quote(column)}) AS m "
-            f"FROM {quote(table)}) x WHERE m IS NOT NULL",
-            (quote(table), column),
+            f"SELECT setval(%(s)s, m) FROM (SELECT MAX({quote(column)}) AS m FROM {quote(table)}) x "
+            f"WHERE m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence})",
+            {"s": sequence},
         )

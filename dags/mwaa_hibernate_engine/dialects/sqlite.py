@@ -243,6 +243,16 @@ class _SqliteRestore:
             rows += len(batch)
         return rows
 
+    def lock_table(self, table: str) -> None:
+        """BEGIN IMMEDIATE holds the database's write lock: nobody else writes `table` until commit."""
+
+    def keys_untouched(self, table: str, column: str) -> bool:
+        return not self.conn.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})").fetchone()[0]
+
+    def reserve_keys(self, table: str, column: str, high: int) -> int:
+        """Nobody else writes while the restore holds the write lock: past the largest key is free."""
+        return int(self.conn.execute(f"SELECT COALESCE(MAX({quote(column)}), 0) FROM {quote(table)}").fetchone()[0])
+
     def reset_sequence(self, table: str, column: str) -> None:
         """AUTOINCREMENT tables keep their counter in sqlite_sequence; others continue from max(rowid) anyway."""
         if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.decorators import dag, task
+
+try:  # Airflow 3
+    from airflow.sdk import dag, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag, task
 
 DAG_ID = "demo_broken_export"
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.decorators import dag, task
-from airflow.operators.python import get_current_context
+
+try:  # Airflow 3
+    from airflow.sdk import dag, get_current_context, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import dag, task
+    from airflow.operators.python import get_current_context
 
 DAG_ID = "demo_flaky_api"
 

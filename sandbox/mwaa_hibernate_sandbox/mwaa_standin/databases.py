@@ -23,6 +23,10 @@ class Databases(Protocol):
     def create(self, name: str) -> str:
         """Create an empty database; return its SQLAlchemy URL."""
 
+    def create_mwaa(self, name: str) -> tuple[str, str]:
+        """Create an empty database as MWAA prepares one: (owner URL for migrations, URL of the non-superuser
+        role Airflow runs as)."""
+
     def drop(self, name: str) -> None: ...
 
     def exists(self, name: str) -> bool: ...
@@ -40,6 +44,10 @@ class PostgresDatabases:
 
     def create(self, name: str) -> str:
         return self.cluster.create_database(name)
+
+    def create_mwaa(self, name: str) -> tuple[str, str]:
+        database = self.cluster.create_mwaa_database(name)
+        return database.owner_url, database.url
 
     def drop(self, name: str) -> None:
         self.cluster.drop_database(name)
@@ -72,6 +80,12 @@ class SqliteDatabases:
     def create(self, name: str) -> str:
         self._path(name).touch()
         return f"sqlite:///{self._path(name)}"
+
+    def create_mwaa(self, name: str) -> tuple[str, str]:
+        raise RuntimeError(
+            "an Airflow 3 environment needs PostgreSQL (MWAA's metadata database is Aurora PostgreSQL, and the task "
+            "carrier connects to it itself): install the PostgreSQL server binaries"
+        )
 
     def drop(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

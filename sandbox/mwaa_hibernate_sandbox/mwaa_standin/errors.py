@@ -47,6 +47,11 @@ class ValidationFailed(ApiError):
     http_status = 400
 
 
+class Throttled(ApiError):
+    code = "ThrottlingException"
+    http_status = 429
+
+
 class InternalServerError(ApiError):
     code = "InternalServerException"
     http_status = 500

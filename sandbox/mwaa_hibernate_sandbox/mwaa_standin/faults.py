@@ -16,6 +16,9 @@ fires `count` times (default 1; `null` for "until cleared") and may be limited t
     {"kind": "rest_api", "path": "/dags/x/dagRuns", "method": "POST", "status": 503, "response": {...}}
         the next InvokeRestApi call on that path (and method, if given) is answered with `status`
         (4xx: RestApiClientException, 5xx: RestApiServerException) without reaching Airflow.
+    {"kind": "strip_worker_credentials", "environment": "demo", "count": null}
+        Airflow 3: the next environment created (here: every one until cleared) runs its workers without the
+        database credentials, as if AWS stopped shipping them to worker containers (the task carrier fails).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from .errors import FaultSpecError
 
-KINDS = ("create_failed", "update_failed", "delete_rejected", "rest_api")
+KINDS = ("create_failed", "update_failed", "delete_rejected", "rest_api", "strip_worker_credentials")
 # Error codes a delete can be refused with: the ones the botocore model lists for DeleteEnvironment.
 DELETE_ERROR_CODES = ("InternalServerException", "ValidationException", "ResourceNotFoundException")
 

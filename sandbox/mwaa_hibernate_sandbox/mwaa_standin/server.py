@@ -140,6 +140,8 @@ class MwaaStandIn:
         account: str = "123456789012",
         database: str = "auto",
         dag_sync_interval: float = DEFAULT_INTERVAL_SECONDS,
+        strip_worker_credentials: bool = False,
+        keep_deleted_homes: bool = False,
     ) -> None:
         self.airflow_bin = Path(airflow_bin)
         self.state_dir = Path(state_dir)
@@ -151,6 +153,8 @@ class MwaaStandIn:
             region=region,
             account=account,
             dag_sync_interval=dag_sync_interval,
+            strip_worker_credentials=strip_worker_credentials,
+            keep_deleted_homes=keep_deleted_homes,
         )
         self.database = database
         self.service: MwaaService | None = None

@@ -2,20 +2,26 @@
 
 Statuses from which each operation is allowed follow MWAA: update needs AVAILABLE (or a failed
 update), delete is refused while an operation is in progress, InvokeRestApi needs a running Airflow.
+InvokeRestApi keeps MWAA's limits: the version prefix (/api/v1 or /api/v2) is added to every path, so
+nothing outside Airflow's REST API (a plugin's routes, the UI, FAB's /auth) is reachable; paths with dot
+segments or encoded separators are refused; about 10 calls a second per environment, then
+ThrottlingException; 10 s; 6 MB (`rest_forward`).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import secrets
 import threading
+import time
 from typing import Any
 
-from . import rest_forward, validation
+from . import airflow3, rest_forward, validation
 from .databases import Databases
 from .environment import Environment, StandInSettings, utc_now
-from .errors import ApiError, InternalServerError, ResourceNotFound, ValidationFailed
+from .errors import ApiError, InternalServerError, ResourceNotFound, Throttled, ValidationFailed
 from .faults import FaultPlan
 
 logger = logging.getLogger(__name__)
@@ -24,6 +30,10 @@ UPDATABLE_FROM = ("AVAILABLE", "UPDATE_FAILED")
 DELETABLE_FROM = ("AVAILABLE", "CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE")
 # InvokeRestApi reaches Airflow only while its web server runs.
 REST_API_FROM = ("AVAILABLE",)
+# InvokeRestApi's default rate per environment (the MWAA user guide: 10 transactions a second).
+REST_CALLS_PER_SECOND = 10.0
+# What a REST path may not hold: dot segments or encoded separators would step out of the version prefix.
+_ESCAPING_PATH = re.compile(r"(^|/)\.{1,2}(/|$)|%2e|%2f|%5c|\\", re.IGNORECASE)
 # ListEnvironments page sizes: the model allows MaxResults from 1 to 25; without it, a full page.
 MAX_PAGE_SIZE = 25
 DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE
@@ -38,6 +48,7 @@ class MwaaService:
         self.faults = FaultPlan()
         self._environments: dict[str, Environment] = {}
         self._lock = threading.RLock()
+        self._rest_budget: dict[str, tuple[float, float]] = {}  # environment -> (tokens, at)
 
     def _get(self, name: str) -> Environment:
         validation.validate_uri_name(name)
@@ -63,7 +74,8 @@ class MwaaService:
         with self._lock:
             if name in self._environments:
                 raise ValidationFailed(f"An environment named {name} already exists")
-            environment = Environment(name, body, self.settings, self.databases)
+            strip = self.faults.take("strip_worker_credentials", name) is not None
+            environment = Environment(name, body, self.settings, self.databases, strip_worker_credentials=strip)
             self._environments[name] = environment
         fault = self.faults.take("create_failed", name)
         environment.run_in_background(lambda: environment.provision(fault.message if fault else None))
@@ -133,8 +145,10 @@ class MwaaService:
             environment = self._get(name)
             if environment.status not in REST_API_FROM or environment.instance is None:
                 raise ValidationFailed(f"Environment {name} is {environment.status}; InvokeRestApi needs AVAILABLE")
-            instance = environment.instance
+            self._take_rest_call(name)
         path, method = body["Path"], body["Method"]
+        if _ESCAPING_PATH.search(path):
+            raise ValidationFailed(f"Path {path!r} is not a path of the Airflow REST API")
         fault = self.faults.take("rest_api", name, path=path, method=method)
         if fault is not None:
             raise rest_forward.RestApiError.for_status(fault.status, fault.rest_api_response())
@@ -144,9 +158,20 @@ class MwaaService:
             method=method,
             query=body.get("QueryParameters"),
             body=body.get("Body"),
-            headers=instance.api_headers(),
+            headers=environment.rest_headers(),
         )
         return {"RestApiStatusCode": status, "RestApiResponse": response}
+
+    def _take_rest_call(self, name: str) -> None:
+        """A token bucket of REST_CALLS_PER_SECOND per environment, a second's worth deep; ThrottlingException
+        when it is empty (SDKs retry that with backoff, as they do on AWS)."""
+        now = time.monotonic()
+        tokens, at = self._rest_budget.get(name, (REST_CALLS_PER_SECOND, now))
+        tokens = min(REST_CALLS_PER_SECOND, tokens + (now - at) * REST_CALLS_PER_SECOND)
+        if tokens < 1:
+            self._rest_budget[name] = (tokens, now)
+            raise Throttled(f"Rate exceeded: InvokeRestApi allows {REST_CALLS_PER_SECOND:.0f} calls a second")
+        self._rest_budget[name] = (tokens - 1, now)
 
     def create_cli_token(self, name: str) -> dict[str, Any]:
         with self._lock:
@@ -154,13 +179,15 @@ class MwaaService:
         return {"CliToken": _token(), "WebServerHostname": f"127.0.0.1:{environment.webserver_port}"}
 
     def create_web_login_token(self, name: str) -> dict[str, Any]:
+        """Airflow 3: a one-time token the environment's /pluginsv2/aws_mwaa/login accepts for 60 s (as Op)."""
         with self._lock:
             environment = self._get(name)
+        token = airflow3.web_login_token(environment.login_secret, name) if environment.airflow3 else _token()
         return {
-            "WebToken": _token(),
+            "WebToken": token,
             "WebServerHostname": f"127.0.0.1:{environment.webserver_port}",
             "IamIdentity": f"arn:aws:iam::{self.settings.account}:user/sandbox",
-            "AirflowIdentity": "admin",
+            "AirflowIdentity": f"mwaa-iam-{airflow3.AIRFLOW_ROLE.lower()}" if environment.airflow3 else "admin",
         }
 
     # ----- for the demo and tests (not MWAA operations) -----

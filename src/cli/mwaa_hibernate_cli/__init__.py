@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mwaa_hibernate_cli import estimate, install_dags, run, snapshot, snapshots, status
+from mwaa_hibernate_cli import estimate, install_dags, overrides, plan, run, snapshot, snapshots, status
 
 app = typer.Typer(
     name="mwaa-hibernate",
@@ -23,6 +23,8 @@ app.command("estimate")(estimate.estimate)
 app.command("status")(status.status)
 app.command("wake")(run.wake)
 app.command("hibernate")(run.hibernate)
+app.command("resume")(overrides.resume)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:

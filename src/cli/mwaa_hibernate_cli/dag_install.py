@@ -2,10 +2,11 @@
 
 MWAA copies new objects under `s3://<SourceBucketArn>/<DagS3Path>/` to its Airflow components, whose
 DAG processor then parses them. So an install is: read the environment (where its DAG folder is, which
-Airflow it runs), upload the two DAG files and the packages they import beside them (the snapshot format,
-the database engine and the runtime), merge their lines into the user's `.airflowignore` (never replace the
-file), then poll Airflow's REST API
-through InvokeRestApi until both DAGs were parsed after the upload, or an import error names one of them.
+Airflow it runs: a version mwaa-hibernate was not tested on is refused), upload the hibernation DAG files
+(export, import, probe) and the packages they import beside them (the snapshot format, the database engine
+and the runtime), merge their lines into the user's `.airflowignore` (never replace the file), then poll
+Airflow's REST API through InvokeRestApi until every DAG was parsed after the upload, or an import error
+names one of them. On Airflow 3 the API-server carrier's plugin goes into plugins.zip (`plugin_install`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ import mwaa_hibernate_engine
 import mwaa_hibernate_runtime
 import mwaa_hibernate_snapshot
 from botocore.exceptions import ClientError
-from mwaa_hibernate import restapi
+from mwaa_hibernate.airflow_api import AirflowApi
 from mwaa_hibernate.aws import client, error_code
 from mwaa_hibernate.environment.status import AVAILABLE, describe_environment
 from mwaa_hibernate.exceptions import (
     DagFilesMissing,
     DagImportFailed,
-    DagNotFound,
     DagParseTimeout,
     EnvironmentNotAvailable,
     EnvironmentNotFound,
     UnsupportedAirflowVersion,
 )
-from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS, airflow_supported, supported_airflow_text
+from mwaa_hibernate_snapshot import versions
+from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
 # Each hibernation DAG lives in a file named after its id, at the top of the DAG folder.
 DAG_FILES = tuple(f"{dag_id}.py" for dag_id in HIBERNATION_DAG_IDS)
@@ -51,8 +52,6 @@ IGNORE_COMMENT = "# mwaa-hibernate: packages the hibernation DAGs import, not DA
 # MWAA copies the DAG folder from S3 every few tens of seconds; the DAG processor then lists and parses it.
 DEFAULT_TIMEOUT_SECONDS = 600
 DEFAULT_POLL_SECONDS = 10
-# Airflow's REST API pages; one page is usually all an environment's import errors.
-IMPORT_ERRORS_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -122,9 +121,14 @@ def dags_source() -> Path:
 
 
 def files_to_install(dags: Path | None = None) -> list[LocalFile]:
-    """The two DAG files, then every file of the packages they import (no byte code), relative to the DAG folder."""
+    """The DAG files, then every file of the packages they import (no byte code), relative to the DAG folder."""
     dags = dags or dags_source()
-    files = [LocalFile(name, (dags / name).read_bytes()) for name in DAG_FILES]
+    return [LocalFile(name, (dags / name).read_bytes()) for name in DAG_FILES] + package_files()
+
+
+def package_files() -> list[LocalFile]:
+    """Every file of the three packages (no byte code), relative to the folder they go in."""
+    files: list[LocalFile] = []
     for package in PACKAGES:
         root = Path(package.__file__).resolve().parent
         for path in sorted(root.rglob("*")):
@@ -161,11 +165,9 @@ def plan_install(*, environment: str, mwaa: Any = None, s3: Any = None, dags: Pa
             "(`aws mwaa list-environments` lists them)."
         )
     version = described.get("AirflowVersion", "")
-    if not airflow_supported(version):
-        raise UnsupportedAirflowVersion(
-            f"Environment {environment} runs Airflow {version or '(unknown)'}; the hibernation DAGs support Airflow "
-            f"{supported_airflow_text()}. Nothing was uploaded. Upgrade the environment to a supported version first."
-        )
+    refused = versions.refusal(version, environment)
+    if refused:
+        raise UnsupportedAirflowVersion(refused.replace("Nothing was touched.", "Nothing was uploaded."))
     bucket = str(described.get("SourceBucketArn", "")).rsplit(":", 1)[-1]
     path = str(described.get("DagS3Path", "")).strip("/")
     prefix = f"{path}/" if path else ""
@@ -214,23 +216,18 @@ def apply_install(plan: InstallPlan, *, s3: Any = None, on_file: Callable[[str],
         s3.delete_objects(Bucket=plan.bucket, Delete={"Objects": batch, "Quiet": True})
 
 
-def parse_status(*, environment: str, since: datetime, mwaa: Any = None) -> ParseStatus:
+def parse_status(*, environment: str, since: datetime, mwaa: Any = None, airflow_version: str = "") -> ParseStatus:
     """Which hibernation DAGs Airflow parsed at or after `since`, and import errors it recorded since then."""
+    api = AirflowApi(environment, airflow_version, mwaa=mwaa) if airflow_version else None
+    api = api or AirflowApi.for_environment(environment, mwaa=mwaa)
     status = ParseStatus()
-    for error in _import_errors(environment, mwaa):
+    for error in api.import_errors():
         name = _dag_file_of(str(error.get("filename", "")))
         if name and _when(error.get("timestamp")) >= since:
             status.errors[name] = str(error.get("stack_trace", "")).strip()
     for dag_id in HIBERNATION_DAG_IDS:
-        try:
-            dag = restapi.invoke(
-                environment=environment, method="GET", path=f"/dags/{dag_id}", dag_id=dag_id, mwaa=mwaa
-            )
-        except DagNotFound:
-            status.parsed[dag_id] = False
-            continue
-        active = dag.get("is_active", True) is not False
-        status.parsed[dag_id] = active and _when(dag.get("last_parsed_time")) >= since
+        dag = api.get_dag(dag_id)
+        status.parsed[dag_id] = dag is not None and dag.active and _when(dag.last_parsed_time) >= since
     return status
 
 
@@ -241,12 +238,13 @@ def wait_until_parsed(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     interval: float = DEFAULT_POLL_SECONDS,
     mwaa: Any = None,
+    airflow_version: str = "",
     on_poll: Callable[[ParseStatus, float], None] | None = None,
 ) -> ParseStatus:
-    """Poll until both DAGs were parsed after `since`; DagImportFailed with Airflow's text, or DagParseTimeout."""
+    """Poll until every DAG was parsed after `since`; DagImportFailed with Airflow's text, or DagParseTimeout."""
     started = time.monotonic()
     while True:
-        status = parse_status(environment=environment, since=since, mwaa=mwaa)
+        status = parse_status(environment=environment, since=since, mwaa=mwaa, airflow_version=airflow_version)
         elapsed = time.monotonic() - started
         if on_poll is not None:
             on_poll(status, elapsed)
@@ -277,22 +275,6 @@ def _import_failure_text(environment: str, errors: dict[str, str]) -> str:
         "another mwaa-hibernate version), then run `mwaa-hibernate install-dags` again."
     )
     return "\n".join(parts)
-
-
-def _import_errors(environment: str, mwaa: Any) -> list[dict[str, Any]]:
-    errors: list[dict[str, Any]] = []
-    while True:
-        page = restapi.invoke(
-            environment=environment,
-            method="GET",
-            path="/importErrors",
-            query={"limit": IMPORT_ERRORS_PAGE, "offset": len(errors)},
-            mwaa=mwaa,
-        )
-        found = list((page or {}).get("import_errors", []))
-        errors.extend(found)
-        if len(found) < IMPORT_ERRORS_PAGE or len(errors) >= int((page or {}).get("total_entries", 0)):
-            return errors
 
 
 def _dag_file_of(filename: str) -> str | None:

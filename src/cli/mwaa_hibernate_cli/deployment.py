@@ -38,6 +38,17 @@ OUTPUTS = {
 _MARKERS = (OUTPUTS["hibernate_state_machine_arn"], OUTPUTS["wake_state_machine_arn"])
 # SAM puts the schedules in the default group: the template sets no GroupName.
 SCHEDULE_GROUP = "default"
+# The adaptive schedule (docs/adaptive-schedule.md): optional outputs and parameters, absent on older stacks.
+ADAPTIVE_OUTPUTS = {"adaptive_group": "ScheduleGroupName", "adaptive_function": "AdaptiveScheduleFunctionName"}
+ADAPTIVE_PARAMETERS = {
+    "schedule_mode": "ScheduleMode",
+    "schedule_timezone": "ScheduleTimezone",
+    "keep_awake_windows": "KeepAwakeWindows",
+    "wake_lead_minutes": "WakeLeadMinutes",
+    "idle_check_minutes": "IdleCheckMinutes",
+    "hibernate_expression": "HibernateSchedule",
+    "wake_expression": "WakeSchedule",
+}
 
 StackOption = Annotated[
     str | None, typer.Option("--stack", help="The mwaa-hibernate stack's name.", show_default=False)
@@ -88,6 +99,19 @@ class Deployment:
     kms_key_arn: str
     schedule_group: str = SCHEDULE_GROUP
     snapshots_to_keep: int | None = None
+    adaptive_group: str | None = None
+    adaptive_function: str | None = None
+    schedule_mode: str = "FIXED"
+    schedule_timezone: str = "UTC"
+    keep_awake_windows: str = ""
+    wake_lead_minutes: str = "45"
+    idle_check_minutes: str = "15"
+    hibernate_expression: str = ""
+    wake_expression: str = ""
+
+    @property
+    def adaptive(self) -> bool:
+        return self.schedule_mode == "ADAPTIVE"
 
     def state_machine_arn(self, flow: Flow) -> str:
         return self.hibernate_state_machine_arn if flow == "hibernate" else self.wake_state_machine_arn
@@ -189,7 +213,10 @@ def _from_stack(stack: dict[str, Any], region: str) -> Deployment:
     if not environment:
         raise CliError(f"Stack {name} has no {ENVIRONMENT_PARAMETER} parameter: check --stack.", EXIT_NOT_FOUND)
     values = {field: outputs[key] for field, key in OUTPUTS.items()}
-    keep = _parameters(stack).get(SNAPSHOTS_TO_KEEP_PARAMETER, "")
+    parameters = _parameters(stack)
+    keep = parameters.get(SNAPSHOTS_TO_KEEP_PARAMETER, "")
+    adaptive = {field: outputs[key] for field, key in ADAPTIVE_OUTPUTS.items() if outputs.get(key)}
+    adaptive.update({field: parameters[key] for field, key in ADAPTIVE_PARAMETERS.items() if parameters.get(key)})
     return Deployment(
         stack_name=name,
         stack_id=stack["StackId"],
@@ -197,6 +224,7 @@ def _from_stack(stack: dict[str, Any], region: str) -> Deployment:
         environment=environment,
         snapshots_to_keep=int(keep) if keep.isdigit() else None,
         **values,
+        **adaptive,
     )
 
 

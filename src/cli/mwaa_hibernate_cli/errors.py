@@ -40,6 +40,7 @@ from mwaa_hibernate_cli.exits import (
     EXIT_DAG_PARSE_TIMEOUT,
     EXIT_ENVIRONMENT_NOT_READY,
     EXIT_INVALID,
+    EXIT_NO_CARRIER,
     EXIT_NOT_FOUND,
     EXIT_UNEXPECTED,
 )
@@ -72,6 +73,8 @@ _DOMAIN_EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (exceptions.EnvironmentNeedsUpdate, EXIT_ENVIRONMENT_NOT_READY),
     (exceptions.RestApiCallFailed, EXIT_ENVIRONMENT_NOT_READY),
     (exceptions.TransientAwsError, EXIT_AWS_UNAVAILABLE),
+    (exceptions.NoCarrier, EXIT_NO_CARRIER),
+    (exceptions.EnvironmentFailed, EXIT_ENVIRONMENT_NOT_READY),
 )
 _NOT_AUTHORIZED = re.compile(r"not authorized to perform:? ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
 _LAST_CALL: ContextVar[str | None] = ContextVar("mwaa_hibernate_cli_last_call", default=None)

@@ -14,6 +14,7 @@
 11   install-dags: a hibernation DAG failed to import (the import error's text is printed)
 12   install-dags: Airflow did not parse the DAGs in time
 13   the environment is not ready for the command (not AVAILABLE, needs an update, REST API refused)
+14   install-dags: on Airflow 3, neither the task carrier nor the API-server plugin reaches the metadata database
 130  interrupted (Ctrl-C); a started execution keeps running
 """
 
@@ -33,4 +34,5 @@ EXIT_ALREADY_RUNNING = 10
 EXIT_DAG_IMPORT_ERROR = 11
 EXIT_DAG_PARSE_TIMEOUT = 12
 EXIT_ENVIRONMENT_NOT_READY = 13
+EXIT_NO_CARRIER = 14
 EXIT_INTERRUPTED = 130

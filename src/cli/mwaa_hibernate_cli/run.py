@@ -1,6 +1,7 @@
 """`mwaa-hibernate wake|hibernate [--wait]`: start the state machine now, and optionally watch it to the end.
 
-The execution gets the input the schedule sends (read from the schedule's target, not repeated here).
+The execution gets the input the schedule sends (read from the schedule's target, not repeated here), marked
+``"trigger": "manual"``: a person's start, which no override skips.
 One cycle at a time: if a wake or hibernate execution is running, nothing is started. With --wait, the
 steps appear as they happen (on stderr, so --json keeps stdout for the result); Ctrl-C stops watching,
 never the execution. Exit codes: 0 SUCCEEDED (or started, without --wait), 9 FAILED/TIMED_OUT/ABORTED,
@@ -9,6 +10,7 @@ never the execution. Exit codes: 0 SUCCEEDED (or started, without --wait), 9 FAI
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from mwaa_hibernate_cli import executions
+from mwaa_hibernate_cli import executions, overrides
 from mwaa_hibernate_cli.deployment import (
     FLOWS,
     AwsSession,
@@ -51,9 +53,12 @@ def wake(
     wait: WaitOption = False,
     poll_seconds: PollOption = DEFAULT_POLL_SECONDS,
     as_json: JsonOption = False,
+    for_: overrides.ForOption = None,
+    until: overrides.UntilOption = None,
 ) -> None:
-    """Wake the environment now: recreate it and restore the latest snapshot (20 to 40 minutes)."""
-    _run("wake", stack, environment, region, profile, wait, poll_seconds, as_json)
+    """Wake the environment now: recreate it and restore the latest snapshot (20 to 40 minutes). With --for or
+    --until it stays awake until then whatever the schedule says; plain, it ends a sleep override."""
+    _run("wake", stack, environment, region, profile, wait, poll_seconds, as_json, for_=for_, until=until)
 
 
 def hibernate(
@@ -64,9 +69,11 @@ def hibernate(
     wait: WaitOption = False,
     poll_seconds: PollOption = DEFAULT_POLL_SECONDS,
     as_json: JsonOption = False,
+    until: overrides.UntilOption = None,
 ) -> None:
-    """Hibernate the environment now: snapshot, verify, delete."""
-    _run("hibernate", stack, environment, region, profile, wait, poll_seconds, as_json)
+    """Hibernate the environment now: snapshot, verify, delete. With --until it stays asleep until then, skipping
+    scheduled wakes; plain, it ends a stay-awake override."""
+    _run("hibernate", stack, environment, region, profile, wait, poll_seconds, as_json, until=until)
 
 
 def _run(
@@ -78,11 +85,19 @@ def _run(
     wait: bool,
     poll_seconds: float,
     as_json: bool,
+    *,
+    for_: str | None = None,
+    until: str | None = None,
 ) -> None:
     with reported(as_json=as_json, profile=profile):
         session, deployment = resolve(stack=stack, environment=environment, region=region, profile=profile)
+        moment = overrides.override_until(for_=for_, until=until, deployment=deployment, now=datetime.now(UTC))
+        refuse_if_running(session, deployment)
+        note = _apply_override(session, deployment, flow, moment)
         arn = start(session, deployment, flow)
     err = stderr()
+    if note:
+        err.print(note)
     err.print(f"Started the {flow} of {deployment.environment}: {arn.rsplit(':', 1)[-1]}")
     if not wait:
         err.print(executions.follow_hint(arn, deployment.selector()))
@@ -113,6 +128,28 @@ def _run(
     raise typer.Exit(EXIT_EXECUTION_FAILED)
 
 
+def _apply_override(session: AwsSession, deployment: Deployment, flow: Flow, until: datetime | None) -> str:
+    """Set the override a --for/--until asks for, or end the one a plain wake/hibernate contradicts."""
+    kind = "AWAKE" if flow == "wake" else "ASLEEP"
+    if until is not None:
+        override = overrides.set_override(session, deployment, kind=kind, until=until, reason=f"{flow} --until")
+        return f"Override: {overrides.describe(override, deployment)}."
+    removed = overrides.clear(session, deployment, only="ASLEEP" if flow == "wake" else "AWAKE")
+    return f"Removed the override ({overrides.describe(removed, deployment)}): back to the schedule." if removed else ""
+
+
+def refuse_if_running(session: AwsSession, deployment: Deployment) -> None:
+    sfn = session.client("stepfunctions")
+    for other in FLOWS:
+        for run in executions.running(sfn, deployment.state_machine_arn(other)):
+            raise CliError(
+                f"A {other} of {deployment.environment} is already running ({run.name}, started "
+                f"{run.started:%Y-%m-%d %H:%M:%S %Z}); one cycle at a time, so nothing was started. "
+                + executions.follow_hint(run.arn, deployment.selector()),
+                EXIT_ALREADY_RUNNING,
+            )
+
+
 def start(session: AwsSession, deployment: Deployment, flow: Flow) -> str:
     """Start the flow's state machine with its schedule's input; refuse while any cycle is running."""
     sfn = session.client("stepfunctions")
@@ -128,8 +165,10 @@ def start(session: AwsSession, deployment: Deployment, flow: Flow) -> str:
         Name=deployment.schedule_name(flow), GroupName=deployment.schedule_group
     )
     name = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    # A person's start, whatever the schedule's input says: overrides never skip it.
+    execution_input = {**json.loads(schedule["Target"].get("Input") or "{}"), "trigger": "manual"}
     started = sfn.start_execution(
-        stateMachineArn=deployment.state_machine_arn(flow), name=name, input=schedule["Target"].get("Input", "{}")
+        stateMachineArn=deployment.state_machine_arn(flow), name=name, input=json.dumps(execution_input)
     )
     return started["executionArn"]
 

@@ -22,7 +22,7 @@ from mwaa_hibernate.environment.status import describe_environment, failure_text
 from mwaa_hibernate_snapshot.manifest import Manifest
 from rich.table import Table
 
-from mwaa_hibernate_cli import executions
+from mwaa_hibernate_cli import adaptive_view, executions
 from mwaa_hibernate_cli.deployment import (
     FLOWS,
     AwsSession,
@@ -73,6 +73,7 @@ class Status:
     schedules: dict[str, ScheduleInfo]
     executions: dict[str, list[executions.Execution]] = field(default_factory=dict)
     snapshot: SnapshotInfo | None = None
+    schedule: dict[str, Any] = field(default_factory=dict)  # the adaptive schedule: mode, override, decisions
 
     @property
     def hibernated(self) -> bool:
@@ -91,6 +92,7 @@ class Status:
             "schedules": {flow: vars(info) for flow, info in self.schedules.items()},
             "executions": {flow: [run.to_json() for run in runs] for flow, runs in self.executions.items()},
             "latest_snapshot": None if self.snapshot is None else vars(self.snapshot),
+            "schedule": self.schedule,
         }
 
 
@@ -131,6 +133,7 @@ def collect(
             flow: executions.recent(sfn, deployment.state_machine_arn(flow), executions_per_flow) for flow in FLOWS
         },
         snapshot=_latest_snapshot(s3, deployment),
+        schedule=adaptive_view.collect(session, deployment),
     )
 
 
@@ -145,7 +148,12 @@ def _schedule(session: AwsSession, deployment: Deployment, flow: Flow, now: date
     expression, timezone = found["ScheduleExpression"], found.get("ScheduleExpressionTimezone") or "UTC"
     info = ScheduleInfo(flow=flow, name=name, expression=expression, timezone=timezone, state=found.get("State"))
     if info.state == "DISABLED":
-        return ScheduleInfo(**{**vars(info), "note": "schedule disabled: it runs only when started by hand"})
+        note = (
+            "replaced by the adaptive schedule (below)"
+            if deployment.adaptive
+            else "schedule disabled: it runs only when started by hand"
+        )
+        return ScheduleInfo(**{**vars(info), "note": note})
     try:
         fires = parse_cron(expression).fires_between(start=now, end=now + _HORIZON, tz=ZoneInfo(timezone))
     except (CronExpressionError, ZoneInfoNotFoundError):
@@ -196,7 +204,9 @@ def render(report: Status) -> None:
     for flow in FLOWS:
         facts.add_row(f"Next {flow}", _schedule_line(report.schedules[flow]))
     facts.add_row("Latest snapshot", _snapshot_line(report.snapshot, zone))
+    adaptive_view.add_rows(facts, report.schedule, zone)
     console.print(facts)
+    adaptive_view.render_decisions(console, report.schedule, zone)
 
     runs = Table(title=f"Last executions (times in {zone.key})", title_justify="left")
     for column in ("State machine", "Started", "Status", "Duration", "Failed step: cause"):

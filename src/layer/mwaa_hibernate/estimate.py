@@ -62,13 +62,14 @@ class ExecutionUsage:
 # Measured on the real state machines and handlers, executed in moto: tests/aws/statemachine/
 # test_orchestration_counts.py fails when a state machine changes and these no longer match. A transition is a
 # state entered (Step Functions bills every step, the wait-for-environment child's included); retries add more.
-# A hibernation: preflight, save configuration, check it can be recreated, export callback, verify, commit, delete,
-# wait for deletion (child), record state, prune, report.
-HIBERNATE_USAGE = ExecutionUsage(transitions=18, lambda_invocations=9)
-# A wake: preflight, create, wait until available (child), import callback, check the restore, record state, report.
-WAKE_USAGE = ExecutionUsage(transitions=14, lambda_invocations=6)
+# A hibernation: overrides, preflight, choose the carrier, save configuration, check it can be recreated, export
+# callback, verify, commit, delete, wait for deletion (child), record state, plan the next wake, prune, report.
+HIBERNATE_USAGE = ExecutionUsage(transitions=22, lambda_invocations=12)
+# A wake: overrides, preflight, create, wait until available (child), choose the carrier, import callback, check the
+# restore, record state, measure, report.
+WAKE_USAGE = ExecutionUsage(transitions=18, lambda_invocations=9)
 # An execution with nothing to do (already hibernated, already awake); the estimator counts refused ones the same.
-NO_OP_USAGE = ExecutionUsage(transitions=4, lambda_invocations=1)
+NO_OP_USAGE = ExecutionUsage(transitions=6, lambda_invocations=2)
 # Waiting for CREATING or DELETING: each poll of GetEnvironment is a read, a choice, a wait and a countdown.
 POLL_INTERVAL_MINUTES = 1.0
 TRANSITIONS_PER_POLL = 4
@@ -451,3 +452,72 @@ def _hibernated_costs(
         kms=orchestration.kms_key_per_month + executions * KMS_REQUESTS_PER_EXECUTION * orchestration.kms_per_request,
         scheduler=executions * orchestration.scheduler_per_invocation,
     )
+
+
+# --- the adaptive schedule's figures (docs/adaptive-schedule.md) -----------------------------------------------
+
+
+def cycle_overhead_usd(
+    *,
+    create_minutes: float = DEFAULT_CREATE_MINUTES,
+    delete_minutes: float = DEFAULT_DELETE_MINUTES,
+    orchestration: OrchestrationPrices = ORCHESTRATION_PRICES,
+) -> float:
+    """What one hibernate-and-wake cycle of the machinery costs (transitions, Lambda, S3, KMS, Scheduler)."""
+    polls = math.ceil(create_minutes / POLL_INTERVAL_MINUTES) + math.ceil(delete_minutes / POLL_INTERVAL_MINUTES)
+    transitions = HIBERNATE_USAGE.transitions + WAKE_USAGE.transitions + polls * TRANSITIONS_PER_POLL
+    invocations = HIBERNATE_USAGE.lambda_invocations + WAKE_USAGE.lambda_invocations
+    return (
+        transitions * orchestration.step_functions_per_transition
+        + invocations
+        * (orchestration.lambda_per_request + LAMBDA_GB_SECONDS_PER_INVOCATION * orchestration.lambda_per_gb_second)
+        + S3_PUTS_PER_SNAPSHOT * orchestration.s3_put_per_request
+        + 2 * S3_GETS_PER_SNAPSHOT_READ * orchestration.s3_get_per_request
+        + 2 * KMS_REQUESTS_PER_EXECUTION * orchestration.kms_per_request
+        + 2 * orchestration.scheduler_per_invocation
+    )
+
+
+def break_even(*, lead: timedelta, delete: timedelta, hourly_rate: float | None = None) -> timedelta:
+    """The shortest gap between two runs that a hibernation is worth sleeping through.
+
+    Sleeping through a gap of G bills the deletion after the hibernate starts (``delete``, the snapshot export
+    included) and the creation before the next run (``lead``), and the cycle's machinery; staying awake bills G.
+    So a hibernation saves money only when G exceeds ``delete + lead`` plus the machinery's cost in environment
+    time (under a minute at any environment price; left out when the price is unknown).
+    """
+    overhead = timedelta(0)
+    if hourly_rate:
+        minutes_ = (
+            cycle_overhead_usd(create_minutes=lead.total_seconds() / 60, delete_minutes=delete.total_seconds() / 60)
+            / hourly_rate
+            * 60
+        )
+        overhead = timedelta(minutes=minutes_)
+    return delete + lead + overhead
+
+
+def billed_intervals(
+    *,
+    wake: str,
+    hibernate: str,
+    timezone: str,
+    start: datetime,
+    end: datetime,
+    create_minutes: float,
+    delete_minutes: float,
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """A fixed schedule pair's billed intervals (wake start to deletion end) and usable intervals (AVAILABLE until
+    the hibernate starts) within [start, end), as ``estimate_savings`` walks them."""
+    walk = _walk(
+        wake=_schedule(wake, "--wake"),
+        hibernate=_schedule(hibernate, "--hibernate"),
+        tz=_zone(timezone),
+        start=start,
+        end=end,
+        create=timedelta(minutes=create_minutes),
+        delete=timedelta(minutes=delete_minutes),
+    )
+    clip = [(max(a, start), min(b, end)) for a, b in walk.intervals if b > start and a < end]
+    usable = [(max(a, start), min(b, end)) for a, b in walk.usable if b > start and a < end]
+    return clip, usable

@@ -99,3 +99,19 @@ class RestoreNotConfirmed(MwaaHibernateError):
 
 class SnapshotPruneIncomplete(MwaaHibernateError):
     """Pruning could not delete some objects (DeleteObjects reported them as errors)."""
+
+
+class WebServerUnreachable(MwaaHibernateError):
+    """The environment's web server cannot be reached from the function (network, private web server)."""
+
+
+class WebServerCallFailed(MwaaHibernateError):
+    """Logging in to the web server, or a call to the API-server plugin, was refused or failed."""
+
+
+class NoCarrier(MwaaHibernateError):
+    """Neither the task carrier nor the API-server plugin can reach the environment's metadata database."""
+
+
+class AirflowVersionMismatch(MwaaHibernateError):
+    """The snapshot was written by another Airflow version than the one the environment runs."""

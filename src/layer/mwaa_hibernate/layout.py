@@ -7,6 +7,14 @@
 <environment>/latest.json                                    pointer to the latest VERIFIED snapshot
 <environment>/state.json                                     {"phase": "HIBERNATED" | "AWAKE", ...}
 <environment>/lock.json                                      the running cycle's lock (mwaa_hibernate.lock)
+<environment>/schedule/overrides.json                        a person's override (mwaa-hibernate wake --for ...)
+<environment>/schedule/history.json                          measured wakes and hibernations (the stack writes it)
+<environment>/schedule/decisions.json                        the adaptive schedule's last decisions, newest last
+<environment>/carrier.json                                   which carrier the last probe chose, and why
+
+The schedule/ folder and carrier.json are written by the stack's functions and the CLI only: the environment's
+execution role may write under snapshots/ alone, so nothing running in Airflow decides when the environment wakes
+or how the next cycle reaches it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ ENVIRONMENT_FILE = "environment.json"
 LATEST_FILE = "latest.json"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock.json"
+SCHEDULE_FOLDER = "schedule"
+OVERRIDES_FILE = "overrides.json"
+HISTORY_FILE = "history.json"
+DECISIONS_FILE = "decisions.json"
+CARRIER_FILE = "carrier.json"
 
 
 def snapshot_id_for(started_at: str | datetime) -> str:
@@ -77,6 +90,26 @@ def state_key(environment: str) -> str:
 
 def lock_key(environment: str) -> str:
     return f"{environment}/{LOCK_FILE}"
+
+
+def schedule_prefix(environment: str) -> str:
+    return f"{environment}/{SCHEDULE_FOLDER}/"
+
+
+def overrides_key(environment: str) -> str:
+    return schedule_prefix(environment) + OVERRIDES_FILE
+
+
+def history_key(environment: str) -> str:
+    return schedule_prefix(environment) + HISTORY_FILE
+
+
+def decisions_key(environment: str) -> str:
+    return schedule_prefix(environment) + DECISIONS_FILE
+
+
+def carrier_key(environment: str) -> str:
+    return f"{environment}/{CARRIER_FILE}"
 
 
 def snapshot_id_from_key(environment: str, key: str) -> str | None:

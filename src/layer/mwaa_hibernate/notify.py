@@ -28,9 +28,20 @@ FLOW_NOUNS = {"hibernate": "Hibernation", "wake": "Wake"}
 
 # step key (the Catch ResultPath $.failure.<key>) -> (what the step does, what to do when it failed)
 STEPS: dict[str, tuple[str, str]] = {
+    "gate": (
+        "checking a person's override",
+        "Nothing was touched. Check the function's log and its access to the bucket's schedule/ folder; "
+        "`mwaa-hibernate resume` removes an unreadable override.",
+    ),
     "preflight": (
         "checking that it may start",
         "Nothing was touched. Follow the reason above, then start the execution again.",
+    ),
+    "choose_carrier": (
+        "choosing how to reach the metadata database",
+        "Nothing was paused, exported or deleted. Follow the reason above (an Airflow version mwaa-hibernate was not "
+        "tested on, a snapshot from another Airflow version, or neither the task carrier nor the API-server plugin "
+        "reaching the database), then run the execution again.",
     ),
     "save_configuration": (
         "saving the environment configuration",
@@ -50,8 +61,8 @@ STEPS: dict[str, tuple[str, str]] = {
     ),
     "export": (
         "running the export DAG",
-        "The environment was NOT deleted. Read the task logs of the latest mwaa_hibernate_export run in Airflow, "
-        "fix the cause, then run the hibernation again.",
+        "The environment was NOT deleted. Read the task logs of the latest mwaa_hibernate_export run in Airflow "
+        "(with the API-server carrier: the web server's log), fix the cause, then run the hibernation again.",
     ),
     "verify": (
         "verifying the snapshot",
@@ -78,6 +89,11 @@ STEPS: dict[str, tuple[str, str]] = {
         "The snapshot and the environment are in the state described above; only state.json was not updated. "
         "Check the function's log and its access to the bucket before the next scheduled run.",
     ),
+    "plan": (
+        "planning the next wake (adaptive schedule)",
+        "The hibernation itself succeeded, but no wake is scheduled: wake the environment by hand "
+        "(`mwaa-hibernate wake`) before its DAGs need it, and check the function's log.",
+    ),
     "prune": (
         "pruning old snapshots",
         "The hibernation itself succeeded. Old snapshots were not deleted: check the function's log; they will "
@@ -96,8 +112,9 @@ STEPS: dict[str, tuple[str, str]] = {
     "import": (
         "restoring the snapshot (import DAG)",
         "Nothing was half imported: the restore is all or nothing. The environment is kept and its DAGs stay "
-        "paused. Read the task logs of the latest mwaa_hibernate_import run in Airflow, fix the cause, then run "
-        "the wake again: it restores into the existing environment.",
+        "paused. Read the task logs of the latest mwaa_hibernate_import run in Airflow (with the API-server "
+        "carrier: the web server's log), fix the cause, then run the wake again: it restores into the existing "
+        "environment.",
     ),
     "restore_check": (
         "checking the restore from outside the environment",
@@ -120,7 +137,8 @@ ERROR_ADVICE = {
     "the stack's DrainTimeoutMinutes.",
     "States.Timeout": "The DAG did not call back in time: raise the stack's timeout parameter if the export or "
     "import is only slow.",
-    "States.HeartbeatTimeout": "The DAG stopped sending heartbeats: its worker probably died. Check the workers.",
+    "States.HeartbeatTimeout": "The DAG stopped sending heartbeats: its worker (or, with the API-server carrier, "
+    "the API server running the job) probably died. Check the workers and web servers.",
 }
 
 

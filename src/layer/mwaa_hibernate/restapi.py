@@ -1,12 +1,17 @@
 """Calls to the Airflow REST API through MWAA's InvokeRestApi, with errors a person can act on.
 
 InvokeRestApi maps a version-less path to /api/v1 (Airflow 2) or /api/v2 (Airflow 3), answers within
-10 s, and accepts a path of at most 64 characters
-(https://docs.aws.amazon.com/mwaa/latest/API/API_InvokeRestApi.html).
+10 s, accepts a path of at most 64 characters
+(https://docs.aws.amazon.com/mwaa/latest/API/API_InvokeRestApi.html) and about 10 calls a second by
+default (https://docs.aws.amazon.com/mwaa/latest/userguide/access-mwaa-apache-airflow-rest-api.html):
+calls from one function are paced below that (`Pacer`). `airflow_api` speaks each major's dialect on top.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +20,9 @@ from mwaa_hibernate.aws import client, error_code, raise_if_transient
 from mwaa_hibernate.exceptions import DagNotFound, EnvironmentNeedsUpdate, RestApiCallFailed
 
 MAX_PATH_LENGTH = 64
+# InvokeRestApi's default rate (calls a second), and the burst a function may make before it is paced.
+MAX_CALLS_PER_SECOND = 10.0
+BURST = 5
 # MWAA's answer when an environment created before InvokeRestApi existed has not been updated since.
 NEEDS_UPDATE_MESSAGE = "update your environment to use invokerestapi"
 
@@ -35,6 +43,7 @@ def invoke(
             f"The REST path {path!r} is {len(path)} characters; InvokeRestApi accepts at most {MAX_PATH_LENGTH}. "
             "Use a shorter DAG id."
         )
+    PACER.wait()
     request: dict[str, Any] = {"Name": environment, "Method": method, "Path": path}
     if body is not None:
         request["Body"] = body
@@ -46,6 +55,37 @@ def invoke(
         _raise_for(exc, environment=environment, method=method, path=path, dag_id=dag_id)
         raise
     return answer.get("RestApiResponse")
+
+
+class Pacer:
+    """A token bucket: at most `rate` calls a second on average, `burst` at once (one per function process)."""
+
+    def __init__(
+        self,
+        rate: float = MAX_CALLS_PER_SECOND,
+        burst: int = BURST,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate, self.burst, self.clock, self.sleep = rate, float(burst), clock, sleep
+        self._tokens, self._at = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1:
+                delay = (1 - self._tokens) / self.rate
+                self.sleep(delay)
+                self._at = self.clock()
+                self._tokens = 0.0
+            else:
+                self._tokens -= 1
+
+
+PACER = Pacer()
 
 
 def _raise_for(exc: ClientError, *, environment: str, method: str, path: str, dag_id: str | None) -> None:

@@ -1,8 +1,11 @@
-"""Start a hibernation DAG run that calls the state machine back (docs/contracts.md, "The hibernation DAGs").
+"""Start the export or import that calls the state machine back (docs/contracts.md, "The hibernation DAGs").
 
-The DAG itself is unpaused first: a run created on a paused DAG waits forever. The Step Functions task
-token travels only as KMS ciphertext, bound to the environment by the encryption context, so it is
-never in plaintext in the run's conf, the metadata database, a snapshot or a log.
+With the `in-process` and `task` carriers that is a run of a hibernation DAG: the DAG itself is unpaused
+first (a run created on a paused DAG waits forever), and the REST API's dialect follows the environment's
+Airflow major. With the `api-server` carrier it is a job of the plugin in the API server, started through
+the web login; the job answers the state machine exactly as the DAG would. The Step Functions task token
+travels only as KMS ciphertext, bound to the environment by the encryption context, so it is never in
+plaintext in the run's conf, the job request, the metadata database, a snapshot or a log.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from mwaa_hibernate_snapshot import runconf as dagconf
+from mwaa_hibernate_snapshot.carrier import API_SERVER, CARRIERS, EXPORT, IMPORT
 
-from mwaa_hibernate import layout, restapi
+from mwaa_hibernate import carriers, layout
+from mwaa_hibernate.airflow_api import AirflowApi
 from mwaa_hibernate.aws import client, raise_if_transient
 
 logger = logging.getLogger(__name__)
@@ -75,12 +80,16 @@ def trigger_dag(
     region: str,
     retention_days: int | None = None,
     drain_timeout_minutes: int | None = None,
+    carrier: str | None = None,
+    airflow_version: str | None = None,
     mwaa: Any = None,
     kms: Any = None,
 ) -> dict[str, Any]:
-    """Unpause the hibernation DAG for `purpose` ("export" or "import") and start a run with its conf."""
+    """Start the export or import for `purpose` ("export" or "import") through `carrier` (default: the DAG)."""
     if purpose not in DAG_IDS:
         raise ValueError(f"purpose must be one of {sorted(DAG_IDS)}, not {purpose!r}")
+    if carrier is not None and carrier not in CARRIERS:
+        raise ValueError(f"carrier must be one of {', '.join(CARRIERS)}, not {carrier!r}")
     dag_id = DAG_IDS[purpose]
     mwaa = client("mwaa", mwaa)
     conf = build_conf(
@@ -96,24 +105,18 @@ def trigger_dag(
         retention_days=retention_days,
         drain_timeout_minutes=drain_timeout_minutes,
     )
-    restapi.invoke(
-        environment=environment,
-        method="PATCH",
-        path=f"/dags/{dag_id}",
-        body={"is_paused": False},
-        dag_id=dag_id,
-        mwaa=mwaa,
-    )
-    run = (
-        restapi.invoke(
-            environment=environment,
-            method="POST",
-            path=f"/dags/{dag_id}/dagRuns",
-            body={"conf": conf},
-            dag_id=dag_id,
-            mwaa=mwaa,
+    if carrier == API_SERVER:
+        kind = EXPORT if purpose == "export" else IMPORT
+        job = carriers.submit_job(environment=environment, kind=kind, conf=conf, task_token=task_token, mwaa=mwaa)
+        logger.info(
+            "Started the %s job in the API server", kind, extra={"environment": environment, "job": job.get("id")}
         )
-        or {}
-    )
+        return {"carrier": API_SERVER, "job_id": job.get("id"), "state": job.get("state")}
+    if airflow_version:
+        api = AirflowApi(environment, airflow_version, mwaa=mwaa)
+    else:
+        api = AirflowApi.for_environment(environment, mwaa=mwaa)
+    api.set_paused(dag_id, False)
+    run = api.trigger(dag_id, conf)
     logger.info("Triggered %s", dag_id, extra={"environment": environment, "dag_run_id": run.get("dag_run_id")})
     return {"dag_id": dag_id, "dag_run_id": run.get("dag_run_id"), "state": run.get("state")}

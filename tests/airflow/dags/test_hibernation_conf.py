@@ -111,7 +111,7 @@ def test_a_wrong_conf_is_refused_with_a_message_naming_the_problem(conf, message
 
 def test_the_dag_ids_and_the_token_encryption_context_are_the_contract_values():
     assert (EXPORT_DAG_ID, IMPORT_DAG_ID) == ("mwaa_hibernate_export", "mwaa_hibernate_import")
-    assert HIBERNATION_DAG_IDS == (EXPORT_DAG_ID, IMPORT_DAG_ID)
+    assert HIBERNATION_DAG_IDS == (EXPORT_DAG_ID, IMPORT_DAG_ID, "mwaa_hibernate_probe")
     assert token_encryption_context("analytics-prod") == {
         "mwaa-hibernate:purpose": "task-token",
         "mwaa-hibernate:environment": "analytics-prod",

@@ -174,8 +174,8 @@ class Environment:
 def _dags_folder(root: Path) -> Path:
     folder = root / "dags"
     folder.mkdir()
-    for name in ("mwaa_hibernate_export.py", "mwaa_hibernate_import.py"):
-        (folder / name).symlink_to(REPO_DAGS / name)
+    for dag_id in HIBERNATION_DAG_IDS:
+        (folder / f"{dag_id}.py").symlink_to(REPO_DAGS / f"{dag_id}.py")
     (folder / "e2e_user_dags.py").write_text(USER_DAG_SOURCE)
     return folder
 

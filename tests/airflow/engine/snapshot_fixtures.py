@@ -35,8 +35,16 @@ FROM dag_run WHERE dag_id = 'mwaa_hibernate_export';
 
 def add_hibernation_runs(url: str) -> None:
     """What the source has while the export DAG runs: its own in-flight run (and an earlier finished one)."""
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
+    engine = create_engine(url)
+    airflow3 = inspect(engine).has_table("dag_version")
+    engine.dispose()
+    if airflow3:
+        from airflow3_history import hibernation_rows_airflow3
+
+        hibernation_rows_airflow3(url, INFLIGHT_RUN_ID, FINISHED_RUN_ID)
+        return
     sql = _HIBERNATION_ROWS
     if url.startswith("sqlite"):  # values as SQLAlchemy stores them there: naive UTC text, blobs
         sql = sql.replace("+00'", ".000000'").replace("'\\x7b7d', now()", "X'7b7d', '2026-11-24 19:00:00.000000'")
@@ -104,7 +112,7 @@ def restore(url: str, store_uri: str, *, cipher, fernet_key: str | None, progres
         eng.dispose()
 
 
-def read_secrets(instance, variable_keys) -> dict:
+def read_secrets(instance, variable_keys, *, connections=("seed_pg", "seed_http", "seed_nulls")) -> dict:
     """Variables, connections and trigger kwargs as Airflow itself reads them (decrypting with its key)."""
     import json
 
@@ -114,7 +122,7 @@ def read_secrets(instance, variable_keys) -> dict:
         "from airflow.utils.session import create_session\n"
         f"keys = {sorted(variable_keys)!r}\n"
         "conns = {}\n"
-        "for cid in ('seed_pg', 'seed_http', 'seed_nulls'):\n"
+        f"for cid in {tuple(connections)!r}:\n"
         "    c = Connection.get_connection_from_secrets(cid)\n"
         "    conns[cid] = {'password': c.password, 'extra': c.extra, 'login': c.login, 'description': c.description}\n"
         "with create_session() as s:\n"

@@ -14,7 +14,8 @@ import uuid
 import psycopg2
 import psycopg2.errors
 import pytest
-from conftest import query
+from airflow3_history import insert_row
+from conftest import AIRFLOW_MAJOR, query
 from mwaa_hibernate_engine import restore as restore_module
 from mwaa_hibernate_engine.restore import PREDICTED_ROWS_PER_SECOND, bulk_fits
 from snapshot_fixtures import export, new_key_file, restore
@@ -42,13 +43,41 @@ def template(make_airflow) -> str:
     return make_airflow("locks_template").db_url.rsplit("/", 1)[1]
 
 
+def _clone(pg_cluster, template: str, name: str) -> str:
+    if AIRFLOW_MAJOR >= 3:  # as MWAA: used by the non-superuser role Airflow runs as
+        return pg_cluster.create_mwaa_database(name, template=template).url
+    return pg_cluster.clone_database(template, name)
+
+
+def _history_airflow3(url: str) -> None:
+    insert_row(url, "dag_bundle", {"name": "'dags-folder'"}, conflict="ON CONFLICT DO NOTHING")
+    insert_row(url, "dag", {"dag_id": "'busy'", "is_paused": "false", "bundle_name": "'dags-folder'"})
+    insert_row(
+        url,
+        "dag_run",
+        {"dag_id": "'busy'", "run_id": "'scheduled__1'", "state": "'success'", "run_after": "now()",
+         "run_type": "'scheduled'", "log_template_id": "(SELECT max(id) FROM log_template)"},
+    )  # fmt: skip
+    for t in range(1, TASKS + 1):
+        insert_row(
+            url,
+            "task_instance",
+            {"id": "gen_random_uuid()", "dag_id": "'busy'", "task_id": f"'task_{t}'", "run_id": "'scheduled__1'",
+             "map_index": "-1", "state": "'success'", "try_number": "1", "pool": "'default_pool'",
+             "pool_slots": "1", "queue": "'default'", "priority_weight": "1"},
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def snapshot(pg_cluster, template, tmp_path_factory):
-    source = pg_cluster.clone_database(template, f"locks_source_{uuid.uuid4().hex[:8]}")
-    conn = psycopg2.connect(source.replace("postgresql+psycopg2://", "postgresql://"))
-    with conn, conn.cursor() as cur:
-        cur.execute(_HISTORY)
-    conn.close()
+    source = _clone(pg_cluster, template, f"locks_source_{uuid.uuid4().hex[:8]}")
+    if AIRFLOW_MAJOR >= 3:
+        _history_airflow3(source)
+    else:
+        conn = psycopg2.connect(source.replace("postgresql+psycopg2://", "postgresql://"))
+        with conn, conn.cursor() as cur:
+            cur.execute(_HISTORY)
+        conn.close()
     folder = tmp_path_factory.mktemp("locks")
     cipher = new_key_file(folder)
     export(source, str(folder / "snapshot"), cipher=cipher, fernet_key=None)
@@ -59,7 +88,7 @@ def snapshot(pg_cluster, template, tmp_path_factory):
 def target(pg_cluster, template):
     """A fresh migrated database per case, cloned from a migrated template (a file copy, not a migration)."""
     name = f"locks_target_{uuid.uuid4().hex[:8]}"
-    yield pg_cluster.clone_database(template, name)
+    yield _clone(pg_cluster, template, name)
     pg_cluster.drop_database(name)
 
 

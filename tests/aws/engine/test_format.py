@@ -11,7 +11,7 @@ import zlib
 import pytest
 from isal import isal_zlib
 from mwaa_hibernate_engine import UnclassifiedTable
-from mwaa_hibernate_engine.classification import TABLES, Kind, not_restored, policy_for
+from mwaa_hibernate_engine.classification import TABLES, Kind, classify, not_restored, policy_for
 from mwaa_hibernate_engine.csvcodec import encode_row
 from mwaa_hibernate_engine.gzipstream import BLOCK_BYTES, DEFLATE, GzipWriter
 from mwaa_hibernate_snapshot.store import open_store
@@ -51,11 +51,23 @@ def test_gzip_stream_surfaces_a_failing_store_and_writes_nothing(tmp_path):
 
 
 def test_every_table_has_a_kind_and_a_reason():
-    assert len(TABLES) == 48  # Airflow 2.10/2.11 (docs/snapshot-format.md)
+    # Airflow 2.10/2.11: 48 tables; Airflow 3.0/3.2/3.3 with FAB: 71 in 3.3, two more in 3.0, two more in databases
+    # upgraded from Airflow 2 (docs/snapshot-format.md).
+    assert sum(2 in p.majors for p in TABLES.values()) == 48
+    assert sum(3 in p.majors for p in TABLES.values()) == 75
     for table, policy in TABLES.items():
-        assert len(policy.reason) > 20, table
-        assert (policy.kind is Kind.MERGED) == bool(policy.natural_key), table
+        for p in filter(None, (policy, policy.versioned)):
+            assert len(p.reason) > 20, table
+            assert (p.kind is Kind.MERGED) == bool(p.natural_key), table
     assert {t for t, _ in not_restored()} >= {"serialized_dag", "session", "alembic_version", "ab_permission"}
+
+
+def test_a_schema_that_versions_dags_restores_serialized_dags_as_history():
+    airflow2 = classify(["dag", "serialized_dag", "dag_code", "trigger"])
+    airflow3 = classify(["dag", "dag_version", "serialized_dag", "dag_code", "trigger"])
+    assert {airflow2[t].kind for t in ("serialized_dag", "dag_code")} == {Kind.OWNED}
+    assert {airflow3[t].kind for t in ("serialized_dag", "dag_code", "dag_version")} == {Kind.COPIED}
+    assert airflow3["trigger"].referenced_only and not airflow2["trigger"].referenced_only
 
 
 def test_an_unclassified_table_is_named_in_the_error():

@@ -1,7 +1,8 @@
-"""Fixtures for the MWAA stand-in tests: one stand-in per session, on the newest Airflow venv.
+"""Fixtures for the MWAA stand-in tests: one stand-in per session, on the newest Airflow 2 venv.
 
 These tests run in the dev venv and spawn real Airflow from an Airflow venv: its bin folder comes
-from MWAA_HIBERNATE_AIRFLOW_BIN, or is the newest `.venvs/airflow-*/bin` of this repository.
+from MWAA_HIBERNATE_AIRFLOW_BIN, or is the newest `.venvs/airflow-2.*/bin` of this repository. What the
+stand-in does on Airflow 3 is tested in test_mwaa_standin_airflow3.py, on the newest Airflow 3.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ AVAILABLE_TIMEOUT = 240
 
 
 def airflow_bin_dir() -> Path:
+    """The newest Airflow 2 venv (MWAA_HIBERNATE_AIRFLOW_BIN overrides): the stand-in's general behaviour is
+    tested there, where an environment starts in seconds; Airflow 3's own in test_mwaa_standin_airflow3.py."""
     configured = os.environ.get("MWAA_HIBERNATE_AIRFLOW_BIN")
     if configured:
         return Path(configured)
@@ -40,11 +42,26 @@ def airflow_bin_dir() -> Path:
     def version(path: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
 
-    found = sorted((REPOSITORY / ".venvs").glob("airflow-*/bin"), key=version)
+    found = sorted((REPOSITORY / ".venvs").glob("airflow-2.*/bin"), key=version)
     if not found:
         pytest.fail(
             "no Airflow venv: run `make env`, or set MWAA_HIBERNATE_AIRFLOW_BIN to an Airflow venv's bin folder"
         )
+    return found[-1]
+
+
+def airflow3_bin_dir() -> Path:
+    """The newest Airflow 3 venv (MWAA_HIBERNATE_AIRFLOW3_BIN overrides); the test is skipped without one."""
+    configured = os.environ.get("MWAA_HIBERNATE_AIRFLOW3_BIN")
+    if configured:
+        return Path(configured)
+
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
+
+    found = sorted((REPOSITORY / ".venvs").glob("airflow-3.*/bin"), key=version)
+    if not found:
+        pytest.skip("no Airflow 3 venv: `make env` builds them")
     return found[-1]
 
 

@@ -52,6 +52,8 @@ class DagSimulation:
     errors: list[str] = field(default_factory=list)
     confs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     snapshots_written: list[str] = field(default_factory=list)
+    # Extra tables the export writes ({table: CSV with a header}), e.g. the `dag` table the adaptive schedule reads.
+    extra_tables: dict[str, bytes] = field(default_factory=dict)
 
     def _s3(self) -> Any:
         return boto3.client("s3", region_name=self.region)
@@ -102,7 +104,13 @@ class DagSimulation:
                     cause = "Export of table task_instance failed: could not read from the database (simulated)."
                     callback.fail(error=EXPORT_FAILED, cause=cause)
                     return
-                manifest = write_snapshot(store, snapshot_id=conf.snapshot.snapshot_id)
+                version = env.config.get("AirflowVersion", "2.10.3")
+                manifest = write_snapshot(
+                    store,
+                    snapshot_id=conf.snapshot.snapshot_id,
+                    extra_tables=self.extra_tables,
+                    airflow_version=version,
+                )
                 self.snapshots_written.append(conf.snapshot.uri)
                 # Damage is done with a plain PutObject: the store never overwrites (and in AWS the bucket policy
                 # refuses an overwrite; moto does not enforce bucket policies).
@@ -179,28 +187,48 @@ class DagSimulation:
         return runner
 
 
+def probe(outcome: str = "usable") -> Callable[[DagRun, MwaaDouble], None]:
+    """The probe DAG: its first task ran and branched to `outcome`'s task (docs/contracts.md, "Carriers")."""
+    from mwaa_hibernate_snapshot.carrier import PROBE_OUTCOMES, PROBE_TASK_ID
+
+    def runner(run: DagRun, double: MwaaDouble) -> None:
+        run.task_states = {PROBE_TASK_ID: "success"} | {
+            name: ("success" if name == outcome else "skipped") for name in PROBE_OUTCOMES
+        }
+        run.state = "success"
+
+    return runner
+
+
 # What the simulated export reports as its duration (manifest timings), for the dashboard's export time.
 EXPORT_SECONDS = 2.5
 
 
-def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
-    """A small, complete, valid snapshot in the engine's format: one table, the paused state, the manifest last."""
-    with store.writer(table_path(TABLE)) as writer:
-        writer.write(gzip.compress(TABLE_CSV, mtime=0))
-    table = FileEntry(
-        path=table_path(TABLE),
-        bytes=writer.bytes_written,
-        sha256=writer.sha256,
-        table=TABLE,
-        kind="copy",
-        rows=1,
-        columns=("id", "dag_id", "run_id", "state"),
-    )
-    files = [table]
-    for name in sorted(REQUIRED_TABLES[2] - {TABLE}):  # every table Airflow 2 always has, empty
+def write_snapshot(
+    store: Any, *, snapshot_id: str, extra_tables: dict[str, bytes] | None = None, airflow_version: str = "2.10.3"
+) -> Manifest:
+    """A small, complete, valid snapshot in the engine's format: one table (and any extra ones), the paused state,
+    the manifest last."""
+    entries = []
+    for name, csv_bytes in {TABLE: TABLE_CSV, **(extra_tables or {})}.items():
+        with store.writer(table_path(name)) as writer:
+            writer.write(gzip.compress(csv_bytes, mtime=0))
+        entries.append(
+            FileEntry(
+                path=table_path(name),
+                bytes=writer.bytes_written,
+                sha256=writer.sha256,
+                table=name,
+                kind="copy" if name == TABLE else "merged",
+                rows=csv_bytes.count(b"\n") - 1,
+                columns=tuple(csv_bytes.split(b"\n", 1)[0].decode().split(",")),
+            )
+        )
+    major = int(airflow_version.split(".")[0])
+    for name in sorted(REQUIRED_TABLES.get(major, frozenset()) - {e.table for e in entries}):  # always there, empty
         with store.writer(table_path(name)) as writer:
             writer.write(gzip.compress(b"id\n", mtime=0))
-        files.append(FileEntry(table_path(name), writer.bytes_written, writer.sha256, name, "copy", 0, ("id",)))
+        entries.append(FileEntry(table_path(name), writer.bytes_written, writer.sha256, name, "copy", 0, ("id",)))
     paused_bytes = store.get_bytes(PAUSED_STATE_NAME)
     paused = FileEntry(path=PAUSED_STATE_NAME, bytes=len(paused_bytes), sha256=hashlib.sha256(paused_bytes).hexdigest())
     _, encryption = NoEncryption().new_box(snapshot_id=snapshot_id)
@@ -209,9 +237,9 @@ def write_snapshot(store: Any, *, snapshot_id: str) -> Manifest:
         created_at=datetime.now(UTC).isoformat(),
         dialect="postgresql",
         alembic_revision="5f2621c13b39",
-        airflow_version="2.10.3",
+        airflow_version=airflow_version,
         encryption=encryption,
-        files=tuple(files),
+        files=tuple(entries),
         excluded_dag_ids=HIBERNATION_DAG_IDS,
         paused_state=paused,
         timings={"seconds": EXPORT_SECONDS},

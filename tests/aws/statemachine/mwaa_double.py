@@ -81,6 +81,8 @@ class DagRun:
     dag_run_id: str
     conf: dict[str, Any]
     state: str = "queued"
+    # task_id -> state, for runs whose task instances a caller reads back (the probe DAG's)
+    task_states: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +101,10 @@ class FakeEnvironment:
     @property
     def arn(self) -> str:
         return f"arn:aws:airflow:{self.region}:{ACCOUNT_ID}:environment/{self.name}"
+
+    @property
+    def airflow3(self) -> bool:
+        return str(self.config.get("AirflowVersion", "")).startswith("3.")
 
     def current(self) -> tuple[str, str | None]:
         entry = self.timeline[min(self.step, len(self.timeline) - 1)]
@@ -151,6 +157,8 @@ class MwaaDouble:
             self.dag_ids_for_new_environments: tuple[str, ...] | None = None
             self.runners: dict[str, DagRunner] = {}
             self.rest_overrides: dict[tuple[str, str], tuple[int, Any]] = {}
+            # CreateWebLoginToken's answer (name -> {"WebToken", "WebServerHostname"}); unset: refused.
+            self.web_login: Callable[[str], dict[str, Any]] | None = None
 
     def add_environment(
         self,
@@ -248,8 +256,13 @@ class MwaaDouble:
             operation = {"GET": "ListTagsForResource", "POST": "TagResource", "DELETE": "UntagResource"}[method]
             self.calls.append(Call(operation, match.group(1), body))
             return _response(url, 200, {"Tags": {}} if method == "GET" else {})
-        if match := re.fullmatch(r"/(clitoken|webtoken)/([^/]+)", path):
-            self.calls.append(Call("Create" + match.group(1).title(), match.group(2), body))
+        if match := re.fullmatch(r"/webtoken/([^/]+)", path):
+            self.calls.append(Call("CreateWebLoginToken", match.group(1), body))
+            if self.web_login is None or match.group(1) not in self.environments:
+                return _response(url, 400, {"message": "no web login in this test"}, "ValidationException")
+            return _response(url, 200, self.web_login(match.group(1)))
+        if match := re.fullmatch(r"/clitoken/([^/]+)", path):
+            self.calls.append(Call("CreateCliToken", match.group(1), body))
             return _response(url, 400, {"message": "not supported by the test double"}, "ValidationException")
         return _response(url, 400, {"message": f"MWAA double: {method} {path} is not modelled"}, "ValidationException")
 
@@ -310,17 +323,27 @@ class MwaaDouble:
         return _response(url, 200, {"RestApiStatusCode": status, "RestApiResponse": answer})
 
     def _airflow(
-        self, env: FakeEnvironment, method: str, path: str, body: dict[str, Any], query: dict[str, Any] | None = None
+        self, env: FakeEnvironment, method: str, path: str, body: dict[str, Any], query: dict[str, Any]
     ) -> tuple[int, Any]:
+        """Airflow's REST API: v1 on Airflow 2, v2 on Airflow 3 (required fields, stale flag, bulk PATCH)."""
+
         def dag_json(dag_id: str) -> dict[str, Any]:
+            if env.airflow3:
+                return {"dag_id": dag_id, "is_paused": env.dags[dag_id], "is_stale": False}
             return {"dag_id": dag_id, "is_paused": env.dags[dag_id], "is_active": True}
 
         def missing(dag_id: str) -> tuple[int, Any]:
             detail = f"The DAG with dag_id: `{dag_id}` was not found"
             return 404, {"title": "DAG not found", "status": 404, "detail": detail, "type": "about:blank"}
 
-        if path == "/dags" or path.startswith("/dags/~/"):
-            return _dags(env, method, body, query or {}) if path == "/dags" else _counts(env, path)
+        if path.startswith("/dags/~/"):
+            return _counts(env, path)
+        if path == "/dags" and method == "GET":
+            paused = query.get("paused")
+            dags = [dag_json(d) for d in sorted(env.dags) if paused is None or env.dags[d] == _flag(paused)]
+            return 200, {"dags": dags, "total_entries": len(dags)}
+        if path == "/dags" and method == "PATCH":  # the bulk route (Airflow 2 has no paused filter); one page a call
+            return self._bulk_patch(env, body, query, dag_json)
         if match := re.fullmatch(r"/dags/([^/]+)", path):
             dag_id = match.group(1)
             if dag_id not in env.dags:
@@ -335,21 +358,56 @@ class MwaaDouble:
             if method == "GET":
                 runs = [_run_json(run) for run in env.runs if run.dag_id == dag_id]
                 return 200, {"dag_runs": runs, "total_entries": len(runs)}
-            run_id = body.get("dag_run_id") or f"manual__{datetime.now(UTC).isoformat()}"
-            if any(run.dag_run_id == run_id and run.dag_id == dag_id for run in env.runs):
-                return 409, {"title": "Conflict", "status": 409, "detail": f"DAGRun with run_id {run_id} exists"}
-            run = DagRun(environment=env.name, dag_id=dag_id, dag_run_id=run_id, conf=dict(body.get("conf") or {}))
-            env.runs.append(run)
-            if not env.dags[dag_id]:  # a run of a paused DAG stays queued forever (docs/design.md)
-                run.state = "running"
-                self.runners.get(dag_id, _ignore_run)(run, self)
-            return 200, _run_json(run)
-        if match := re.fullmatch(r"/dags/([^/]+)/dagRuns/([^/]+)", path):
-            for run in env.runs:
-                if run.dag_id == match.group(1) and run.dag_run_id == match.group(2):
-                    return 200, _run_json(run)
-            return 404, {"title": "DAGRun not found", "status": 404, "detail": f"{match.group(2)} not found"}
+            return self._trigger(env, dag_id, body)
+        if match := re.fullmatch(r"/dags/([^/]+)/dagRuns/([^/]+)(/taskInstances)?", path):
+            return self._run(env, match.group(1), match.group(2), bool(match.group(3)))
         return 404, {"title": "Not Found", "status": 404, "detail": f"{method} {path} is not modelled by the double"}
+
+    def _bulk_patch(
+        self, env: FakeEnvironment, body: dict[str, Any], query: dict[str, Any], dag_json: Callable[[str], Any]
+    ) -> tuple[int, Any]:
+        pattern, paused = query.get("dag_id_pattern"), query.get("paused")
+        matching = [
+            d
+            for d in sorted(env.dags)
+            if pattern and _ilike(pattern, d) and (paused is None or env.dags[d] == _flag(paused))
+        ]
+        page = matching[: int(query.get("limit", 50))]
+        for dag_id in page:
+            env.dags[dag_id] = bool(body["is_paused"])
+        return 200, {"dags": [dag_json(d) for d in page], "total_entries": len(matching)}
+
+    def _run(self, env: FakeEnvironment, dag_id: str, run_id: str, task_instances: bool) -> tuple[int, Any]:
+        for run in env.runs:
+            if run.dag_id == dag_id and run.dag_run_id == run_id:
+                if task_instances:
+                    tis = [{"task_id": t, "state": s} for t, s in run.task_states.items()]
+                    return 200, {"task_instances": tis, "total_entries": len(tis)}
+                return 200, _run_json(run)
+        return 404, {"title": "DAGRun not found", "status": 404, "detail": f"{run_id} not found"}
+
+    def _trigger(self, env: FakeEnvironment, dag_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if env.airflow3 and "logical_date" not in body:  # required (nullable) in Airflow 3's trigger body
+            return 422, {"detail": [{"type": "missing", "loc": ["body", "logical_date"], "msg": "Field required"}]}
+        run_id = body.get("dag_run_id") or f"manual__{datetime.now(UTC).isoformat()}"
+        if any(run.dag_run_id == run_id and run.dag_id == dag_id for run in env.runs):
+            return 409, {"title": "Conflict", "status": 409, "detail": f"DAGRun with run_id {run_id} exists"}
+        run = DagRun(environment=env.name, dag_id=dag_id, dag_run_id=run_id, conf=dict(body.get("conf") or {}))
+        env.runs.append(run)
+        if not env.dags[dag_id]:  # a run of a paused DAG stays queued forever (docs/design.md)
+            run.state = "running"
+            self.runners.get(dag_id, _ignore_run)(run, self)
+        return 200, _run_json(run)
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _ilike(pattern: str, value: str) -> bool:
+    """Airflow's dag_id_pattern: ILIKE '%pattern%' (`_` any one character, `%` any run of them)."""
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.search(regex, value, flags=re.IGNORECASE) is not None
 
 
 def _counts(env: FakeEnvironment, path: str) -> tuple[int, Any]:
@@ -359,21 +417,6 @@ def _counts(env: FakeEnvironment, path: str) -> tuple[int, Any]:
     if path == "/dags/~/dagRuns/~/taskInstances":
         return 200, {"task_instances": [], "total_entries": env.restored_rows.get("task_instance", 0)}
     return 404, {"title": "Not Found", "status": 404, "detail": f"GET {path} is not modelled by the double"}
-
-
-def _dags(env: FakeEnvironment, method: str, body: dict[str, Any], query: dict[str, Any]) -> tuple[int, Any]:
-    """GET /dags (every DAG), and Airflow 2's bulk PATCH /dags: every DAG whose id matches dag_id_pattern
-    (ILIKE '%<pattern>%')."""
-    from mwaa_hibernate.paused_dags import pattern_matches
-
-    if method == "GET":
-        chosen = sorted(env.dags)
-    else:
-        chosen = [d for d in sorted(env.dags) if pattern_matches(str(query["dag_id_pattern"]), d)]
-        for dag_id in chosen:
-            env.dags[dag_id] = bool(body["is_paused"])
-    dags = [{"dag_id": d, "is_paused": env.dags[d], "is_active": True} for d in chosen]
-    return 200, {"dags": dags, "total_entries": len(dags)}
 
 
 def _run_json(run: DagRun) -> dict[str, Any]:

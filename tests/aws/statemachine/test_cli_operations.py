@@ -84,7 +84,9 @@ def test_status_json_shape(world: World) -> None:
     arn = hibernated(world)
     report = status_json(world)
 
-    assert set(report) == {"deployment", "environment", "state", "schedules", "executions", "latest_snapshot"}
+    assert set(report) == {
+        "deployment", "environment", "state", "schedules", "executions", "latest_snapshot", "schedule"
+    }  # fmt: skip
     assert report["deployment"]["stack_name"] == world.stack.stack_name
     assert report["environment"] == {"name": ENVIRONMENT, "status": "ABSENT", "hibernated": True, "error": None}
     assert report["state"]["phase"] == "HIBERNATED"
@@ -151,14 +153,15 @@ def test_hibernate_wait_to_success_then_wake_wait_to_success(world: World) -> No
     assert world.state_file()["phase"] == "AWAKE"
 
 
-def test_a_manual_run_gets_the_schedules_input(world: World) -> None:
+def test_a_manual_run_gets_the_schedules_input_marked_manual(world: World) -> None:
     result = cli(world, "hibernate", "--json")
 
     assert result.exit_code == EXIT_OK, result.output
     arn = document(result.stdout)["execution_arn"]
     sent = world.client("stepfunctions").describe_execution(executionArn=arn)["input"]
     schedule = world.client("scheduler").get_schedule(Name=world.stack.outputs["HibernateScheduleName"])
-    assert json.loads(sent) == json.loads(schedule["Target"]["Input"])
+    # marked as a person's start, so no override skips it
+    assert json.loads(sent) == {**json.loads(schedule["Target"]["Input"]), "trigger": "manual"}
     assert "Follow it with `mwaa-hibernate status --stack" in result.stderr
     world.wait(arn)
     world.dags.join()

@@ -31,6 +31,8 @@ UNCONFIRMED = {
     # `sam publish` rejected a ScheduleV2 event in 2023 (aws/aws-sam-cli#4543). If SAR refuses it, the fallback is
     # the `Schedule` event type (an AWS::Events::Rule, which is listed), whose cron is UTC only.
     "AWS::Scheduler::Schedule": "ScheduleV2 schedules (time zone aware); SAR support unconfirmed",
+    # The adaptive schedule's group (its one-time schedules go when the stack goes); same family, same doubt.
+    "AWS::Scheduler::ScheduleGroup": "the adaptive schedule's group; SAR support unconfirmed",
 }
 RESOURCE_TYPE = re.compile(r"^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$")
 

@@ -103,6 +103,11 @@ def test_pass_role_is_limited_to_mwaa_and_to_the_named_role(resolved: Resolved) 
     assert grants, "CreateEnvironment needs iam:PassRole for the execution role: no statement grants it"
     for where, statement in grants:
         passed_to = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
+        if passed_to == "scheduler.amazonaws.com":
+            # The adaptive schedule's one-time schedules run as the stack's own start role, and only it.
+            roles = _as_list(statement["Resource"])
+            assert all("AdaptiveStartRole" in arn for arn in roles), f"{where}: PassRole to Scheduler on {roles}"
+            continue
         assert passed_to == "airflow.amazonaws.com", f"{where}: iam:PassRole without iam:PassedToService"
         if resolved.parameters.get("ExecutionRoleName"):
             role = resolved.parameters["ExecutionRoleName"]

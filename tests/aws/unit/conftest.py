@@ -103,6 +103,9 @@ class FakeMwaa:
         self.errors: dict[str, ClientError] = {}
         # The environment's DAGs ({dag_id: is_paused}) when a test models Airflow's /dags endpoints.
         self.dags: dict[str, bool] | None = None
+        # When set, answers every InvokeRestApi call: (method, path, query, body) -> (status, answer).
+        self.rest_handler: Any = None
+        self.web_login_tokens: list[dict[str, Any]] = []
 
     def _call(self, operation: str, params: dict[str, Any]) -> None:
         shape = _MWAA_MODEL.operation_model(operation).input_shape
@@ -127,9 +130,11 @@ class FakeMwaa:
 
     def invoke_rest_api(self, **params: Any) -> dict[str, Any]:
         self._call("InvokeRestApi", params)
-        method, path = params["Method"], params["Path"]
-        scripted = self.rest_answers.get((method, path))
-        status, body = scripted or self._dags_api(method, path, params.get("QueryParameters") or {}, params)
+        method, path, query = params["Method"], params["Path"], params.get("QueryParameters") or {}
+        if self.rest_handler is not None:
+            status, body = self.rest_handler(method, path, query, params.get("Body"))
+        else:
+            status, body = self.rest_answers.get((method, path)) or self._dags_api(method, path, query, params)
         if status >= 400:
             code = "RestApiClientException" if status < 500 else "RestApiServerException"
             raise client_error(code, "Airflow said no", RestApiStatusCode=status, RestApiResponse=body)
@@ -137,7 +142,7 @@ class FakeMwaa:
 
     def _dags_api(self, method: str, path: str, query: dict[str, str], params: dict[str, Any]) -> tuple[int, Any]:
         """Airflow 2's /dags endpoints over `self.dags` ({dag_id: is_paused}) when a test sets it."""
-        from mwaa_hibernate.paused_dags import pattern_matches
+        from mwaa_hibernate.bulk_pause import matches
 
         if self.dags is None:
             return 200, {}
@@ -149,7 +154,7 @@ class FakeMwaa:
                 "total_entries": len(self.dags),
             }
         if path == "/dags" and method == "PATCH":
-            chosen = sorted(d for d in self.dags if pattern_matches(query["dag_id_pattern"], d))
+            chosen = sorted(d for d in self.dags if matches(query["dag_id_pattern"], d))
             for dag_id in chosen:
                 self.dags[dag_id] = params["Body"]["is_paused"]
             return 200, {"dags": [{"dag_id": d, "is_paused": self.dags[d]} for d in chosen]}
@@ -160,6 +165,19 @@ class FakeMwaa:
             self.dags[dag_id] = params["Body"]["is_paused"]
             return 200, {"dag_id": dag_id, "is_paused": self.dags[dag_id]}
         return 200, {}
+
+    def create_web_login_token(self, **params: Any) -> dict[str, Any]:
+        self._call("CreateWebLoginToken", params)
+        if not self.web_login_tokens:
+            raise client_error("ValidationException", "no web login scripted")
+        return self.web_login_tokens.pop(0)
+
+    def update_environment(self, **params: Any) -> dict[str, Any]:
+        self._call("UpdateEnvironment", params)
+        name = params["Name"]
+        changes = {key: value for key, value in params.items() if key != "Name"}
+        self.environments[name] = {**self.environments[name], **changes, "Status": "UPDATING"}
+        return {"Arn": self.environments[name]["Arn"]}
 
     def rest_calls(self) -> list[tuple[str, str, Any]]:
         return [(p["Method"], p["Path"], p.get("Body")) for op, p in self.calls if op == "InvokeRestApi"]

@@ -35,10 +35,10 @@ def _keys(aws) -> set[str]:
     return {o["Key"] for o in listed}
 
 
-def test_the_files_are_the_two_dags_and_the_engine_package_without_byte_code() -> None:
+def test_the_files_are_the_dags_and_the_engine_package_without_byte_code() -> None:
     files = [f.relative for f in dag_install.files_to_install()]
 
-    assert files[:2] == ["mwaa_hibernate_export.py", "mwaa_hibernate_import.py"]
+    assert files[:3] == ["mwaa_hibernate_export.py", "mwaa_hibernate_import.py", "mwaa_hibernate_probe.py"]
     assert {
         "mwaa_hibernate_engine/__init__.py",
         "mwaa_hibernate_snapshot/verify.py",
@@ -86,7 +86,11 @@ def test_install_uploads_under_the_dag_folder_merges_airflowignore_and_drops_sta
     keys = _keys(aws)
     assert set(plan.keys()) <= keys and "dags/team_etl.py" in keys
     assert "dags/mwaa_hibernate_engine/retired.py" not in keys
-    assert written[-2:] == ["dags/mwaa_hibernate_export.py", "dags/mwaa_hibernate_import.py"]  # DAGs last
+    assert written[-3:] == [  # DAGs last
+        "dags/mwaa_hibernate_export.py",
+        "dags/mwaa_hibernate_import.py",
+        "dags/mwaa_hibernate_probe.py",
+    ]
     ignore = aws.s3.get_object(Bucket=DAG_BUCKET, Key="dags/.airflowignore")["Body"].read().decode()
     assert ignore.startswith("scratch/\n") and ignore.endswith("mwaa_hibernate_runtime/\n")
     assert dag_install.plan_install(environment=ENVIRONMENT).airflowignore == "unchanged"
@@ -97,12 +101,29 @@ def test_an_unknown_environment_is_named(dag_bucket) -> None:
         dag_install.plan_install(environment="nowhere")
 
 
-@pytest.mark.parametrize("version", ["3.0.6", "2.6.3", ""])
-def test_an_unsupported_airflow_is_refused_before_anything_is_uploaded(dag_bucket, version) -> None:
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [
+        ("2.6.3", r"supports Airflow 2\.7 to 2\.11, 3\.0\.6, 3\.2\.1 or 3\.3\.1\. Nothing was uploaded"),
+        ("", r"runs Airflow \(unknown\); mwaa-hibernate supports Airflow 2\.7 to 2\.11"),
+        (
+            "3.1.6",
+            r"3\.1\.6, which mwaa-hibernate has not been tested on.*exactly 3\.0\.6, 3\.2\.1, 3\.3\.1.*"
+            r"Nothing was uploaded",
+        ),
+    ],
+)
+def test_an_unsupported_airflow_is_refused_before_anything_is_uploaded(dag_bucket, version, says) -> None:
     dag_bucket.mwaa.environments[ENVIRONMENT] = saved_environment(AirflowVersion=version)
-    with pytest.raises(UnsupportedAirflowVersion, match=r"support Airflow 2\.7 to 2\.11\. Nothing was uploaded"):
+    with pytest.raises(UnsupportedAirflowVersion, match=says):
         dag_install.plan_install(environment=ENVIRONMENT)
     assert _keys(dag_bucket) == set()
+
+
+@pytest.mark.parametrize("version", ["3.0.6", "3.2.1", "3.3.1", "2.7.2", "2.11.2"])
+def test_every_tested_version_is_accepted(dag_bucket, version) -> None:
+    dag_bucket.mwaa.environments[ENVIRONMENT] = saved_environment(AirflowVersion=version)
+    assert dag_install.plan_install(environment=ENVIRONMENT).airflow_version == version
 
 
 def test_the_parse_check_needs_an_available_environment(dag_bucket) -> None:
@@ -119,11 +140,17 @@ def test_parsed_means_parsed_after_the_upload(dag_bucket) -> None:
     answers = dag_bucket.mwaa.rest_answers
     answers[("GET", "/dags/mwaa_hibernate_export")] = (200, _dag("mwaa_hibernate_export", SINCE + timedelta(seconds=5)))
     answers[("GET", "/dags/mwaa_hibernate_import")] = (200, _dag("mwaa_hibernate_import", SINCE - timedelta(hours=1)))
+    answers[("GET", "/dags/mwaa_hibernate_probe")] = (200, _dag("mwaa_hibernate_probe", SINCE + timedelta(seconds=9)))
     answers[("GET", "/importErrors")] = (200, {"import_errors": [], "total_entries": 0})
 
     status = dag_install.parse_status(environment=ENVIRONMENT, since=SINCE)
 
-    assert status.parsed == {"mwaa_hibernate_export": True, "mwaa_hibernate_import": False} and not status.done
+    assert status.parsed == {
+        "mwaa_hibernate_export": True,
+        "mwaa_hibernate_import": False,
+        "mwaa_hibernate_probe": True,
+    }
+    assert not status.done
     with pytest.raises(DagParseTimeout, match="had not parsed mwaa_hibernate_import 0 s after the upload"):
         dag_install.wait_until_parsed(environment=ENVIRONMENT, since=SINCE, timeout=0)
     answers[("GET", "/dags/mwaa_hibernate_import")] = (200, _dag("mwaa_hibernate_import", SINCE))
