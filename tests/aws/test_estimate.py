@@ -81,9 +81,9 @@ def test_seed_case_3_of_24_hours_is_not_87_5_percent_once_creation_deletion_and_
     assert hibernated.s3_requests == pytest.approx(31 * 60 * PER_PUT + 62 * 40 * PER_GET)  # $0.010
     assert hibernated.kms == pytest.approx(1.00 + 62 * 4 * PER_KMS_REQUEST)  # key + 248 requests
     assert hibernated.scheduler == pytest.approx(62 * PER_SCHEDULE)
-    assert hibernated.total == pytest.approx(59.6702, abs=1e-4)
+    assert hibernated.total == pytest.approx(59.6712, abs=1e-4)
 
-    assert result.savings_usd == pytest.approx(365.56 - 59.6702, abs=1e-4)  # $305.89
+    assert result.savings_usd == pytest.approx(365.56 - 59.6712, abs=1e-4)  # $305.89
     assert result.savings_percent == pytest.approx(83.68, abs=0.01)
     assert 1 - result.billed_hours / 744 == pytest.approx(0.8403, abs=1e-4)  # the environment-hours-only saving
 

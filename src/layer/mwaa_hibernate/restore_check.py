@@ -21,10 +21,10 @@ from typing import Any
 from mwaa_hibernate_snapshot import load_manifest, open_store, read_paused_state
 from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 
-from mwaa_hibernate import layout, restapi
+from mwaa_hibernate import layout
+from mwaa_hibernate.airflow_api import AirflowApi
 from mwaa_hibernate.aws import client
 from mwaa_hibernate.exceptions import RestoreNotConfirmed
-from mwaa_hibernate.paused_dags import list_dags
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,13 @@ def check_restore(
     """Return {"counts": {table: [manifest rows, environment's]}, "paused_checked": n}; raise RestoreNotConfirmed."""
     store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=client("s3", s3))
     manifest = load_manifest(store)
-    mwaa = client("mwaa", mwaa)
+    api = AirflowApi.for_environment(environment, mwaa=mwaa)
     problems = []
     counts: dict[str, list[int]] = {}
     for table, path in COUNTED.items():
         entry = manifest.file_for(table)
         expected = (entry.rows or 0) if entry else 0
-        answer = restapi.invoke(environment=environment, method="GET", path=path, query={"limit": "1"}, mwaa=mwaa)
+        answer = api.call("GET", path, query={"limit": 1})
         found = int((answer or {}).get("total_entries") or 0)
         counts[table] = [expected, found]
         if found < expected:
@@ -58,7 +58,7 @@ def check_restore(
     checked = 0
     if not already_restored:
         record = read_paused_state(store) or {}
-        current = list_dags(environment=environment, mwaa=mwaa)
+        current = {dag.dag_id: dag.is_paused for dag in api.dags()}
         wrong = sorted(
             dag_id
             for dag_id, paused in record.items()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import BUCKET, write_snapshot
 from mwaa_hibernate_cli import app
 from mwaa_hibernate_cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from mwaa_hibernate_snapshot import open_store
+from snapshot_files import BUCKET, write_snapshot
 from typer.testing import CliRunner
 
 runner = CliRunner()

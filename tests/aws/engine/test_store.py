@@ -6,9 +6,9 @@ import hashlib
 import os
 
 import pytest
-from conftest import BUCKET
 from mwaa_hibernate_snapshot import StoreError, open_store
 from mwaa_hibernate_snapshot.store import PART_SIZE, LocalStore, S3Store
+from snapshot_files import BUCKET
 
 
 def _parts_recorder(client) -> list[int]:

@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-from conftest import BUCKET, sha256, write_snapshot
 from mwaa_hibernate_snapshot import (
     ChecksumMismatch,
     FileMissing,
@@ -20,6 +19,7 @@ from mwaa_hibernate_snapshot import (
     open_store,
     verify_snapshot,
 )
+from snapshot_files import BUCKET, sha256, write_snapshot
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from mwaa_hibernate_cli.exits import EXIT_OK
 from mwaa_hibernate_sandbox.mwaa_standin import MwaaStandIn, mwaa_client
 from mwaa_hibernate_sandbox.mwaa_standin.client import install_forwarding
 from mwaa_hibernate_sandbox.postgres import free_port
+from mwaa_hibernate_snapshot.runconf import HIBERNATION_DAG_IDS
 from standin_support import airflow_bin_dir, create_request, wait_for_status
 from typer.testing import CliRunner
 
@@ -89,7 +90,7 @@ def _install(world: SimpleNamespace, dags: Path | None = None, timeout: float = 
 
 def test_the_command_lists_then_installs_and_the_environment_parses_them(world) -> None:
     before = dag_install.parse_status(environment=ENVIRONMENT, since=dag_install.utc_now(), mwaa=world.mwaa)
-    assert before.parsed == {"mwaa_hibernate_export": False, "mwaa_hibernate_import": False}
+    assert before.parsed == dict.fromkeys(HIBERNATION_DAG_IDS, False)
     runner = CliRunner()
 
     def install(*args: str):
@@ -106,7 +107,7 @@ def test_the_command_lists_then_installs_and_the_environment_parses_them(world) 
     assert world.s3.list_objects_v2(Bucket=DAG_BUCKET).get("KeyCount") == 0, "--dry-run wrote something"
     installed = install("--timeout", str(PARSE_TIMEOUT))
 
-    assert installed["parsed"] == {"mwaa_hibernate_export": True, "mwaa_hibernate_import": True}
+    assert installed["parsed"] == dict.fromkeys(HIBERNATION_DAG_IDS, True)
     assert installed["uploads"] == planned["uploads"] and planned["dry_run"] and not installed["dry_run"]
     keys = {o["Key"] for o in world.s3.list_objects_v2(Bucket=DAG_BUCKET, Prefix="dags/")["Contents"]}
     assert {u["key"] for u in planned["uploads"]} <= keys

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from dag_simulation import probe
-from mwaa_double import DagRun, MwaaDouble, default_config
+from mwaa_double import DagRun, MwaaDouble
 from mwaa_hibernate_snapshot.carrier import (
     API_SERVER,
     JOBS_PATH,
@@ -105,7 +105,8 @@ class PluginWebServer:
 @pytest.fixture
 def af3(make_world: Callable[..., World]) -> Iterator[tuple[World, PluginWebServer]]:
     world = make_world()
-    config = {**default_config(ENVIRONMENT, world.region), "AirflowVersion": VERSION}
+    # The world's environment names a role, network and bucket that exist (the recreatability check asks them).
+    config = {**world.mwaa.environments[ENVIRONMENT].config, "AirflowVersion": VERSION}
     dags = {**USER_DAGS, **HIBERNATION_DAGS, PROBE_DAG_ID: True}
     world.mwaa.add_environment(ENVIRONMENT, dags=dags, config=config, region=world.region)
     world.mwaa.dag_ids_for_new_environments = tuple(dags)

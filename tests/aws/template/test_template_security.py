@@ -91,11 +91,17 @@ def test_no_wildcard_actions(resolved: Resolved) -> None:
 
 
 def test_pass_role_is_limited_to_mwaa_and_to_the_named_role(resolved: Resolved) -> None:
-    grants = [
-        (where, statement)
-        for where, statement in iam_statements(resolved)
-        if statement.get("Effect") == "Allow" and "iam:PassRole" in _as_list(statement["Action"])
-    ]
+    grants = []
+    for where, statement in iam_statements(resolved):
+        if statement.get("Effect") != "Allow" or "iam:PassRole" not in _as_list(statement["Action"]):
+            continue
+        passed_to = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
+        if passed_to == "scheduler.amazonaws.com":
+            # The adaptive schedule's one-time schedules run as the stack's own start role, and only it.
+            roles = _as_list(statement["Resource"])
+            assert all("AdaptiveStartRole" in arn for arn in roles), f"{where}: PassRole to Scheduler on {roles}"
+            continue
+        grants.append((where, statement))
     if not resolved.parameters.get("ExecutionRoleName"):
         # Invariant 9: without a named role the stack may pass none (it refuses to delete what it cannot recreate).
         assert not grants, f"[{resolved.name}] iam:PassRole granted with no ExecutionRoleName: {grants}"
@@ -103,11 +109,6 @@ def test_pass_role_is_limited_to_mwaa_and_to_the_named_role(resolved: Resolved) 
     assert grants, "CreateEnvironment needs iam:PassRole for the execution role: no statement grants it"
     for where, statement in grants:
         passed_to = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
-        if passed_to == "scheduler.amazonaws.com":
-            # The adaptive schedule's one-time schedules run as the stack's own start role, and only it.
-            roles = _as_list(statement["Resource"])
-            assert all("AdaptiveStartRole" in arn for arn in roles), f"{where}: PassRole to Scheduler on {roles}"
-            continue
         assert passed_to == "airflow.amazonaws.com", f"{where}: iam:PassRole without iam:PassedToService"
         if resolved.parameters.get("ExecutionRoleName"):
             role = resolved.parameters["ExecutionRoleName"]

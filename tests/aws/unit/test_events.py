@@ -62,7 +62,7 @@ def load_handler(module: str) -> ModuleType:
 
 def prepare(aws, name: str) -> None:
     """The world in which the state machine would send this event."""
-    if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags") or name.startswith(
+    if name in ("preflight.hibernate", "save_configuration", "restore_paused_dags", "check_restore") or name.startswith(
         "choose_carrier"
     ):
         aws.mwaa.environments[ENVIRONMENT] = saved_environment()

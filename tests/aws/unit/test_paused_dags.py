@@ -35,13 +35,13 @@ def patches(aws) -> list[tuple[str, str | None]]:
     ]
 
 
-def test_only_the_dags_active_before_the_export_are_unpaused_with_bulk_calls(aws) -> None:
+def test_only_the_dags_active_before_the_export_are_unpaused_one_exact_call_each_on_airflow_2(aws) -> None:
     write_snapshot(aws, paused=BEFORE, complete=False)
 
     result = restore(aws)
 
     assert aws.mwaa.dags == BEFORE
-    assert patches(aws) == [("/dags", "etl_daily"), ("/dags", "etl_hourly"), ("/dags", "reports")]
+    assert patches(aws) == [("/dags/etl_daily", None), ("/dags/etl_hourly", None), ("/dags/reports", None)]
     assert result == {
         "restored": 3,
         "unpaused": ["etl_daily", "etl_hourly", "reports"],
@@ -97,7 +97,7 @@ def test_every_dag_is_tried_and_the_ones_left_paused_are_named(aws, monkeypatch)
     real = aws.mwaa._dags_api
 
     def fail_one(method, path, query, params):
-        if method == "PATCH" and query.get("dag_id_pattern") == "etl_daily":
+        if method == "PATCH" and path == "/dags/etl_daily":
             return 500, {"detail": "boom"}
         return real(method, path, query, params)
 
