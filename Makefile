@@ -74,6 +74,7 @@ env: $(DEV)/.done $(SAM)/.ready $(foreach v,$(AIRFLOW_VERSIONS),$(VENVS)/airflow
 lint: $(DEV)/.done
 	$(DEV)/bin/ruff check .
 	$(DEV)/bin/ruff format --check .
+	$(DEV)/bin/mypy
 
 # Suites per tier and version, run TEST_JOBS at a time (most of their time is spent waiting on Airflow processes);
 # each one's log, JUnit file and time land in .test-results/ (scripts/run-tests, docs/development.md).

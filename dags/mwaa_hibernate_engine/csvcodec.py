@@ -31,7 +31,7 @@ def encode_rows(header: Sequence[str], rows: Iterable[Sequence[str | None]]) -> 
 
 def decode_rows(stream: BinaryIO) -> Iterator[list[str | None]]:
     """Every record of a PostgreSQL CSV stream (the header too), NULL as None, at bounded memory."""
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
     buffer, pos, done = "", 0, False
     record: list[str | None] = []
     while True:

@@ -56,7 +56,7 @@ class AirflowFernet:
     def _serializer(self) -> Any:
         from itsdangerous import URLSafeSerializer  # installed with Airflow (Flask); only needed for signed values
 
-        return URLSafeSerializer(self.keys)
+        return URLSafeSerializer(self.keys or "")
 
     def decrypt(self, stored: str, *, what: str) -> str:
         """Decrypt a value Airflow stored encrypted; `what` names it (table, key) for the error message."""

@@ -20,6 +20,7 @@ import zlib
 from types import ModuleType
 from typing import Any
 
+_isal_zlib: ModuleType | None
 try:
     from isal import isal_zlib as _isal_zlib
 except ImportError:  # optional: zlib writes the same format

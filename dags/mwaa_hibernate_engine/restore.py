@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from mwaa_hibernate_snapshot.cipher import Cipher, SecretBox
 from mwaa_hibernate_snapshot.errors import ChecksumMismatch, FileMissing, SnapshotError, SnapshotInvalid
@@ -145,7 +145,7 @@ def run_restore(
         paused = parse_paused_state(store.get_bytes(manifest.paused_state.path))
     schema = reflect_schema(engine)
     _check_columns(manifest, schema)
-    _check_every_table_is_there(manifest, schema)
+    _check_every_table_is_there(manifest, schema, engine)
     box = cipher.open_box(manifest.encryption, snapshot_id=manifest.snapshot_id)
     fernet = AirflowFernet(target_fernet)
     current = "(before the first table)"
@@ -237,13 +237,27 @@ def _check_columns(manifest: Manifest, schema: Schema) -> None:
             )
 
 
-def _check_every_table_is_there(manifest: Manifest, schema: Schema) -> None:
-    """Every table this schema copies or merges has a file: a table left out would silently not be restored."""
+def _check_every_table_is_there(manifest: Manifest, schema: Schema, engine: Engine) -> None:
+    """Every table this schema copies or merges has a file: a table left out would silently not be restored.
+
+    Except a table an application creates when it first starts (`created_at_start`: FAB's group tables, which a
+    database upgraded from Airflow 2 lacks until then) that the target holds no row of: restoring nothing into an
+    empty table loses nothing.
+    """
+    from sqlalchemy import text
+
     missing = sorted(
         name
         for name, table in schema.tables.items()
         if table.policy.kind is not Kind.OWNED and manifest.file_for(name) is None
     )
+    with engine.connect() as conn:
+        missing = [
+            name
+            for name in missing
+            if not schema.tables[name].policy.created_at_start
+            or conn.execute(text(f"SELECT 1 FROM {quote(name)} LIMIT 1")).first() is not None
+        ]
     if missing:
         raise SnapshotInvalid(
             f"snapshot {manifest.snapshot_id} has no file for table(s) {', '.join(missing)}, which this database "
@@ -334,8 +348,8 @@ def _load(session: RestoreSession, store: SnapshotStore, entry: FileEntry, into:
         failure: Exception | None = None
         rows = -1
         try:
-            with gzip.GzipFile(fileobj=hashed, mode="rb") as gz:
-                rows = session.copy_in(into, entry.columns, gz)
+            with gzip.GzipFile(fileobj=cast(BinaryIO, hashed), mode="rb") as gz:  # a file object by duck typing
+                rows = session.copy_in(into, entry.columns, cast(BinaryIO, gz))
         except Exception as exc:  # not gzip, truncated, or CSV the server refuses: the checksum decides which
             failure = exc
         hashed.drain()
@@ -602,7 +616,7 @@ def _update_matched_dags(session: RestoreSession, schema: Schema, excluded: Sequ
     """
     table = schema.tables.get("dag")
     update = table.update_columns if table else ()
-    if not update:
+    if table is None or not update:
         return
     skip, params = (" AND t.dag_id NOT IN %(excluded)s", {"excluded": tuple(excluded)}) if excluded else ("", {})
     sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in update)

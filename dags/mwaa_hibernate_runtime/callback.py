@@ -56,7 +56,8 @@ class TaskTokenCallback:
     def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=self._conf.region)
+        new_client: Any = boto3.client  # the service is known only at run time
+        return new_client(service, region_name=self._conf.region)
 
     def _token(self) -> str:
         if self.__token is None:

@@ -83,4 +83,7 @@ def _counts(session: Session, tables: tuple[str, ...]) -> dict[str, int]:
     import sqlalchemy as sa
 
     existing = set(sa.inspect(session.get_bind()).get_table_names())
-    return {t: session.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() if t in existing else 0 for t in tables}
+    return {
+        t: int(session.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() or 0) if t in existing else 0
+        for t in tables
+    }

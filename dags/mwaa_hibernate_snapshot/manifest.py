@@ -7,6 +7,7 @@ The manifest's presence means "complete": it is written only after every other f
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -27,8 +28,9 @@ FORMAT_VERSION = 1
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Tables every verified snapshot of an Airflow major version holds: the ones the engine's classification
 # (mwaa_hibernate_engine.classification) copies or merges that exist on every Airflow version the DAGs support
-# (2.7 to 2.11). Verification outside the environment has no schema to compare with, so it checks this core;
-# the restore checks the full set against the live schema. tests/airflow checks the list against both.
+# (2.7 to 2.11; 3.0.6, 3.2.1, 3.3.1). Verification outside the environment has no schema to compare with, so it
+# checks this core; the restore checks the full set against the live schema. tests/airflow checks the list against
+# both, on every version.
 REQUIRED_TABLES: dict[int, frozenset[str]] = {
     2: frozenset(
         {
@@ -47,6 +49,37 @@ REQUIRED_TABLES: dict[int, frozenset[str]] = {
             "rendered_task_instance_fields",
             "slot_pool",
             "task_instance",
+            "task_instance_note",
+            "trigger",
+            "variable",
+            "xcom",
+        }
+    ),
+    # Airflow 3.0.6, 3.2.1 and 3.3.1 with the FAB auth manager (as MWAA runs them): DAG versions, serialized DAGs
+    # and their code are history there, so they are required too.
+    3: frozenset(
+        {
+            "ab_role",
+            "ab_user",
+            "ab_user_role",
+            "asset",
+            "asset_event",
+            "backfill",
+            "connection",
+            "dag",
+            "dag_bundle",
+            "dag_code",
+            "dag_run",
+            "dag_run_note",
+            "dag_version",
+            "job",
+            "log",
+            "log_template",
+            "rendered_task_instance_fields",
+            "serialized_dag",
+            "slot_pool",
+            "task_instance",
+            "task_instance_history",
             "task_instance_note",
             "trigger",
             "variable",
@@ -126,11 +159,11 @@ class Manifest:
             "timings": self.timings,
         }
 
-    def dumps(self) -> bytes:
+    def dumps(self) -> builtins.bytes:
         return json.dumps(self.to_json(), indent=2, sort_keys=False).encode()
 
     @classmethod
-    def loads(cls, data: bytes, *, where: str = "manifest.json") -> Manifest:
+    def loads(cls, data: builtins.bytes, *, where: str = "manifest.json") -> Manifest:
         try:
             doc = json.loads(data)
             if doc.get("format") != FORMAT_NAME:

@@ -41,7 +41,8 @@ class CountingWriter(Protocol):
 class SnapshotStore(Protocol):
     """One snapshot folder. Names are relative (`manifest.json`, `tables/dag_run.csv.gz`)."""
 
-    uri: str
+    @property
+    def uri(self) -> str: ...
 
     def writer(self, name: str) -> contextlib.AbstractContextManager[CountingWriter]: ...
 

@@ -129,17 +129,17 @@ class SqliteTransport:
             conn.commit()
 
 
-def _name(constraint: dict[str, Any]) -> str:
-    return constraint.get("name") or ""
+def _name(constraint: Mapping[str, Any]) -> str:
+    return str(constraint.get("name") or "")
 
 
 def _adapt(sql: str, params: Mapping[str, Any] | Sequence[Any] | None) -> tuple[str, Any]:
     """psycopg2's placeholders and values -> sqlite3's: lists expand, datetimes become SQLAlchemy's text."""
     if params is None:
         return sql.replace("%%", "%"), ()
-    named = isinstance(params, Mapping)
-    out: dict[str, Any] | list[Any] = {} if named else []
-    positional = iter(() if named else params)
+    named: dict[str, Any] = {}
+    listed: list[Any] = []
+    positional = iter(() if isinstance(params, Mapping) else params)
 
     def bind(name: str | None, value: Any) -> str:
         if isinstance(value, list | tuple):
@@ -147,19 +147,21 @@ def _adapt(sql: str, params: Mapping[str, Any] | Sequence[Any] | None) -> tuple[
         if isinstance(value, datetime):
             value = store_datetime(parse_stored_datetime(value))
         if name is None:
-            out.append(value)  # type: ignore[union-attr]
+            listed.append(value)
             return "?"
-        out[name] = value  # type: ignore[index]
+        named[name] = value
         return f":{name}"
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "%%":
             return "%"
         if match.group(1):
-            return bind(match.group(1), params[match.group(1)])  # type: ignore[call-overload]
+            assert isinstance(params, Mapping)  # %(name)s placeholders come with named parameters
+            return bind(match.group(1), params[match.group(1)])
         return bind(None, next(positional))
 
-    return _PLACEHOLDER.sub(replace, sql), out
+    sql = _PLACEHOLDER.sub(replace, sql)
+    return sql, (named if isinstance(params, Mapping) else listed)
 
 
 class _SqliteExport:

@@ -52,8 +52,13 @@ WEB_LOGIN_SECRET = "MWAA_STANDIN_WEB_LOGIN_SECRET"
 STRIP_VARIABLE = "MWAA_STANDIN_STRIP_WORKER_VARIABLES"
 WEB_TOKEN_SECONDS = 60
 API_SERVERS = 2
-# The Airflow role InvokeRestApi and the web login act as: the one the stack's IAM policies name.
-AIRFLOW_ROLE = "User"
+# The Airflow roles the stand-in acts as. MWAA picks the role from the caller's IAM policy, which the stand-in
+# cannot see: InvokeRestApi acts as Op for every caller (the seed fills variables and connections, which User may
+# not), so that the stack's functions need no more than User is not proven by it (docs/development.md); the web
+# login, which only the stack's functions and the CLI use, acts as User, the role their policies name, so the
+# API-server plugin is proven to accept it.
+INVOKE_REST_ROLE = "Op"
+WEB_LOGIN_ROLE = "User"
 PROXY_TIMEOUT_SECONDS = 120
 # Every variable name the task carrier may read (mwaa_hibernate_runtime.connection.NAMINGS), stripped together.
 CREDENTIAL_VARIABLES = (
@@ -147,7 +152,7 @@ def _s3_object(s3: Any | None, bucket: str, key: str, version: str | None, what:
 # ----- the web login ---------------------------------------------------------------------------------------
 
 
-def web_login_token(secret: str, environment: str, role: str = AIRFLOW_ROLE, *, now: float | None = None) -> str:
+def web_login_token(secret: str, environment: str, role: str = WEB_LOGIN_ROLE, *, now: float | None = None) -> str:
     """A one-time token the login plugin accepts for WEB_TOKEN_SECONDS (signed with the environment's secret)."""
     claims = {
         "env": environment,

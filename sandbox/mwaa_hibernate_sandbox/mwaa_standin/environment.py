@@ -161,13 +161,13 @@ class Environment:
         return f"http://127.0.0.1:{self.webserver_port}/api/{'v2' if self.airflow3 else 'v1'}"
 
     def rest_headers(self) -> dict[str, str]:
-        """How InvokeRestApi authenticates to Airflow: Airflow 2 as the admin (basic auth), Airflow 3 as the
-        Op user the stack's IAM policy names (a JWT from FAB's /auth/token, renewed hourly)."""
+        """How InvokeRestApi authenticates to Airflow: Airflow 2 as the admin (basic auth), Airflow 3 as an Op
+        user (a JWT from FAB's /auth/token, renewed hourly; see airflow3.INVOKE_REST_ROLE)."""
         instance = self._airflow()
         if not self.airflow3:
             return instance.api_headers()
         if self._rest_token is None or time.monotonic() - self._rest_token[0] > 3600:
-            token = airflow3.web_login_token(self.login_secret, self.name)
+            token = airflow3.web_login_token(self.login_secret, self.name, airflow3.INVOKE_REST_ROLE)
             self._rest_token = (time.monotonic(), airflow3.login(instance.api_root, token))
         return {"Authorization": f"Bearer {self._rest_token[1]}"}
 

@@ -187,7 +187,7 @@ class MwaaService:
             "WebToken": token,
             "WebServerHostname": f"127.0.0.1:{environment.webserver_port}",
             "IamIdentity": f"arn:aws:iam::{self.settings.account}:user/sandbox",
-            "AirflowIdentity": f"mwaa-iam-{airflow3.AIRFLOW_ROLE.lower()}" if environment.airflow3 else "admin",
+            "AirflowIdentity": f"mwaa-iam-{airflow3.WEB_LOGIN_ROLE.lower()}" if environment.airflow3 else "admin",
         }
 
     # ----- for the demo and tests (not MWAA operations) -----

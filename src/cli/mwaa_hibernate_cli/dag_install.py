@@ -130,7 +130,7 @@ def package_files() -> list[LocalFile]:
     """Every file of the three packages (no byte code), relative to the folder they go in."""
     files: list[LocalFile] = []
     for package in PACKAGES:
-        root = Path(package.__file__).resolve().parent
+        root = Path(str(package.__file__)).resolve().parent
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
             if path.is_file() and not _skipped(relative):

@@ -8,6 +8,7 @@ below are the template's (tests check they are declared there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
@@ -78,7 +79,8 @@ class AwsSession:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = remember_calls(self._session.client(service))
+            new_client: Callable[..., Any] = self._session.client  # the service is known only at run time
+            self._clients[service] = remember_calls(new_client(service))
         return self._clients[service]
 
 

@@ -258,7 +258,7 @@ def put_one_time(
     """Create or replace a one-time schedule in the stack's group that starts ``target_arn`` with ``payload``."""
     scheduler = client("scheduler", scheduler)
     moment = max(moment, now() + MIN_AHEAD)
-    request = {
+    request: dict[str, Any] = {
         "Name": name,
         "GroupName": config.group,
         "ScheduleExpression": at_expression(moment),

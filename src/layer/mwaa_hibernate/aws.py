@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -29,7 +30,10 @@ TRANSIENT_ERROR_CODES = frozenset(
 
 def client(service: str, given: Any = None) -> Any:
     """The injected client if there is one, else a new default client (never built at import time)."""
-    return given if given is not None else boto3.client(service)
+    if given is not None:
+        return given
+    new_client: Callable[..., Any] = boto3.client  # the service is known only at run time (the stubs want literals)
+    return new_client(service)
 
 
 def error_code(exc: ClientError) -> str:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,29 +135,29 @@ def classify(
     dataset_expression: Any = None,
 ) -> DagFacts:
     """The DagFacts of one DAG from its schedule value (see schedule_from_column / schedule_from_rest)."""
-    common = {"dag_id": dag_id, "paused": paused, "next_run": next_run, "description": description}
+    facts = partial(DagFacts, dag_id=dag_id, paused=paused, next_run=next_run, description=description)
     if isinstance(schedule, timedelta):
-        return DagFacts(kind=INTERVAL, expression=str(schedule), interval=schedule, **common)
+        return facts(kind=INTERVAL, expression=str(schedule), interval=schedule)
     if isinstance(schedule, dict):  # a relativedelta: months or years; only the next run is exact
-        return DagFacts(kind=CUSTOM, expression=f"relativedelta({schedule.get('relativedelta')})", **common)
+        return facts(kind=CUSTOM, expression=f"relativedelta({schedule.get('relativedelta')})")
     if schedule is None or schedule == "None":
-        return DagFacts(kind=MANUAL, **common)
+        return facts(kind=MANUAL)
     text = str(schedule).strip()
     if text == "@once":
-        return DagFacts(kind=ONCE, expression=text, **common)
+        return facts(kind=ONCE, expression=text)
     if text == "@continuous":
-        return DagFacts(kind=CONTINUOUS, expression=text, **common)
+        return facts(kind=CONTINUOUS, expression=text)
     if text in _EVENT_SUMMARIES:
-        return DagFacts(kind=EVENT, expression=text, event_triggered=True, **common)
+        return facts(kind=EVENT, expression=text, event_triggered=True)
     for prefix in _EVENT_OR_TIME[1:]:
         if text.startswith(prefix):
             time_part = text[len(prefix) :]
             inner = classify(dag_id, paused=paused, schedule=time_part, next_run=next_run, description=description)
-            return DagFacts(**{**inner.__dict__, "event_triggered": True})
+            return replace(inner, event_triggered=True)
     cron = CRON_PRESETS.get(text, text)
     if _is_cron(cron):
-        return DagFacts(kind=CRON, expression=cron, **common)
-    return DagFacts(kind=CUSTOM, expression=text, **common)
+        return facts(kind=CRON, expression=cron)
+    return facts(kind=CUSTOM, expression=text)
 
 
 def _is_cron(text: str) -> bool:

@@ -212,7 +212,7 @@ def from_state_machine(payload: dict[str, Any], *, status_now: str) -> Alert:
                 ]
             ),
         )
-    failures = payload.get("failure") or {}
+    failures: dict[str, dict[str, Any]] = payload.get("failure") or {}
     step_key, failure = next(iter(failures.items()), ("", {}))
     step, advice = STEPS.get(step_key, (step_key.replace("_", " ") or "an unknown step", ""))
     error, cause = explain(failure.get("Error"), failure.get("Cause"))

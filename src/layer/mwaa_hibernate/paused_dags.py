@@ -63,7 +63,7 @@ def restore_paused_states(
             f"Environment {environment} is {status}, so its DAGs cannot be unpaused now. Once it is AVAILABLE, "
             f"unpause these DAGs in the Airflow UI: {', '.join(active) or '(none)'}."
         )
-    api = AirflowApi(environment, str(described.get("AirflowVersion", "")), mwaa=mwaa)
+    api = AirflowApi(environment, str((described or {}).get("AirflowVersion", "")), mwaa=mwaa)
     report = unpause_exactly(api, active, time_left=time_left)
     unpaused, missing, failed = report.unpaused, report.missing, report.failed
     if failed:

@@ -488,8 +488,7 @@ def check_idle(
     continuous = [d.dag_id for d in dags if not d.paused and d.kind == CONTINUOUS]
     if continuous:
         return Decision(STAY_AWAKE, f"{continuous[0]} is @continuous: always working", now, dag_id=continuous[0])
-    asleep = override is not None and override.active(now) and override.kind == ASLEEP
-    if asleep:
+    if override is not None and override.active(now) and override.kind == ASLEEP:
         return Decision(HIBERNATE, f"idle, and asleep by override until {override.until:%Y-%m-%d %H:%M} UTC", now)
     open_now = window_at(windows, now, tz)
     if open_now:

@@ -96,7 +96,7 @@ def _raise_for(exc: ClientError, *, environment: str, method: str, path: str, da
             f"MWAA says environment {environment} must be updated before InvokeRestApi works ({message}). "
             "Update it once (for example re-apply its current settings in the console), then run again."
         ) from exc
-    status = exc.response.get("RestApiStatusCode")
+    status: int | None = exc.response.get("RestApiStatusCode")  # type: ignore[assignment]  # MWAA's own field
     detail = exc.response.get("RestApiResponse")
     if code in {"RestApiClientException", "RestApiServerException"}:
         if status == 404 and dag_id:

@@ -285,7 +285,7 @@ def record_state(
     write_json(s3, bucket, layout.state_key(environment), state)
     recorded: dict[str, Any] = {"phase": phase, "snapshot_id": snapshot_id}
     if phase == "AWAKE" and before and before.get("phase") == "HIBERNATED" and before.get("updated_at"):
-        woke = _parse_time(started_at or state["updated_at"])
+        woke = _parse_time(started_at or str(state["updated_at"]))
         hours = (woke - _parse_time(before["updated_at"])).total_seconds() / 3600
         recorded["hours_hibernated"] = round(max(hours, 0.0), 3)
     return recorded
@@ -295,7 +295,7 @@ def snapshot_figures(*, environment: str, snapshot_id: str, bucket: str, s3: Any
     """A complete snapshot's tables, rows, bytes and export seconds, from its manifest (raises SnapshotError)."""
     store = open_store(layout.snapshot_uri(bucket, environment, snapshot_id), s3_client=client("s3", s3))
     manifest = load_manifest(store)
-    figures = {"tables": len(manifest.files), "rows": manifest.rows, "bytes": manifest.bytes}
+    figures: dict[str, float] = {"tables": len(manifest.files), "rows": manifest.rows, "bytes": manifest.bytes}
     seconds = manifest.timings.get("seconds")
     if isinstance(seconds, int | float):
         figures["seconds"] = seconds
@@ -389,7 +389,7 @@ def owed_restore(state: dict[str, Any] | None) -> str | None:
 def _delete_folder(s3: Any, bucket: str, prefix: str) -> list[str]:
     """Delete every object under `prefix`; return the keys S3 did not delete ("key (code)"). DeleteObjects answers
     200 even when some keys fail: its Errors list says which."""
-    keys = []
+    keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     failed = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import mwaa_hibernate_engine as api
 import pytest
-from conftest import all_table_rows, query
+from conftest import AIRFLOW_MAJOR, all_table_rows, query
 from mwaa_hibernate_engine import ExportFailed, RestoreConflict, RevisionMismatch, UnclassifiedTable
 from mwaa_hibernate_snapshot import (
     ChecksumMismatch,
@@ -137,14 +137,15 @@ def test_a_manifest_leaving_out_a_table_the_target_copies_or_merges_is_refused(t
 def test_the_classification_copies_or_merges_every_table_a_verified_snapshot_must_hold(good_snapshot):
     """REQUIRED_TABLES (the format's core, which verification outside the environment checks) is a subset of what
     the classification copies or merges and of what a real export writes."""
-    from mwaa_hibernate_engine.classification import TABLES, Kind
+    from mwaa_hibernate_engine.classification import Kind, policy_for
     from mwaa_hibernate_snapshot.manifest import REQUIRED_TABLES
 
     _, uri = good_snapshot
     exported = {f["table"] for f in json.loads((uri / "manifest.json").read_text())["files"]}
-    for table in REQUIRED_TABLES[2]:
-        assert TABLES[table].kind is not Kind.OWNED, table
-    assert REQUIRED_TABLES[2] <= exported, sorted(REQUIRED_TABLES[2] - exported)
+    required = REQUIRED_TABLES[AIRFLOW_MAJOR]
+    for table in required:
+        assert policy_for(table, versioned=AIRFLOW_MAJOR >= 3).kind is not Kind.OWNED, table
+    assert required <= exported, sorted(required - exported)
 
 
 def test_half_written_snapshot_without_manifest_is_refused(target, snapshot_copy, unchanged):
