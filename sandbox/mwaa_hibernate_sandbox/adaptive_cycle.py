@@ -148,6 +148,9 @@ def run_cycle(
             what="the adaptive wake to finish",
         )
         note(f"the wake ended {result.wake['status']} at {result.wake['stopDate']:%H:%M:%S}")
+        if result.wake["status"] != "SUCCEEDED":  # no environment to run the DAGs: the tests say why
+            note(f"the wake failed: {result.wake.get('error')}: {result.wake.get('cause')}")
+            return result
         api = AirflowApi(sandbox.client("mwaa"), sandbox.environment_name)
         for dag_id, due in dags.due.items():
             result.runs[dag_id] = wait_for(
