@@ -11,8 +11,8 @@ SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
 AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
-# The end-to-end suite (full cycles, failures at every step): the newest Airflow of each major, and on Airflow 3
-# once per carrier (version:carrier; see tests/e2e/conftest.py).
+# The end-to-end suite (full cycles; failures at every step on the first run of each major): the newest Airflow of
+# each major, and on Airflow 3 once per carrier (version:carrier; see tests/e2e/conftest.py).
 E2E_RUNS ?= 2.11.2:in-process 3.3.1:task 3.3.1:api-server
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0

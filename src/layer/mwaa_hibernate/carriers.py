@@ -57,6 +57,7 @@ from mwaa_hibernate.exceptions import (
     EnvironmentNotFound,
     MwaaHibernateError,
     NoCarrier,
+    TransientAwsError,
     UnsupportedAirflowVersion,
     WebServerCallFailed,
     WebServerUnreachable,
@@ -88,7 +89,7 @@ def probe_task_carrier(
         api.set_paused(PROBE_DAG_ID, False)
         api.trigger(PROBE_DAG_ID, {}, run_id=run_id)
         started = clock()
-        while (state := api.dag_run(PROBE_DAG_ID, run_id).get("state")) not in _FINISHED:
+        while (state := _run_state(api, run_id)) not in _FINISHED:
             if clock() - started >= timeout:
                 return ProbeResult(
                     carrier,
@@ -115,6 +116,14 @@ def probe_task_carrier(
             f"({state}); its log in Airflow says why",
         )
     return ProbeResult(carrier, outcome, f"{PROBE_OUTCOMES[outcome]} (probe run {run_id})")
+
+
+def _run_state(api: AirflowApi, run_id: str) -> str | None:
+    """The probe run's state; None while InvokeRestApi fails temporarily (the wait's timeout still applies)."""
+    try:
+        return api.dag_run(PROBE_DAG_ID, run_id).get("state")
+    except TransientAwsError:
+        return None
 
 
 # --- the API-server carrier ----------------------------------------------------------------------------

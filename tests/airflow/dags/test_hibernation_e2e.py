@@ -450,7 +450,8 @@ def imported(aws: Aws, target: Environment, rejected_import: Outcome) -> Outcome
 def test_import_succeeds_and_reports_its_summary(imported: Outcome, exported: Outcome):
     assert imported.execution["status"] == "SUCCEEDED", imported.execution
     output = json.loads(imported.execution["output"])
-    assert set(output) == {"snapshot_id", "tables", "rows", "seconds", "dags_unpaused"}
+    assert set(output) == {"snapshot_id", "tables", "rows", "seconds", "dags_unpaused", "already_restored"}
+    assert output["already_restored"] is False
     assert output["snapshot_id"] == "20261124T190000Z"
     assert output["dags_unpaused"] == sum(not p for p in ORIGINAL.values())
     assert output["rows"] == json.loads(exported.execution["output"])["rows"]

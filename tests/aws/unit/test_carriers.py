@@ -40,7 +40,7 @@ from mwaa_hibernate_snapshot.carrier import (
     ProbeResult,
 )
 
-from .conftest import ENVIRONMENT, SNAPSHOT_ID, saved_environment, write_snapshot
+from .conftest import ENVIRONMENT, SNAPSHOT_ID, client_error, saved_environment, write_snapshot
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.session.signature"
 WEB_TOKEN = "one-time-web-login-token"
@@ -157,6 +157,22 @@ def test_the_probe_dag_reports_its_outcome_and_paths_fit_invoke_rest_api(aws) ->
 def test_a_worker_without_credentials_is_told_apart(aws) -> None:
     result = carriers.probe_task_carrier(api3(aws, ProbeDag(NO_CREDENTIALS)), poll=0)
     assert not result.usable and result.outcome == NO_CREDENTIALS and "MWAA__DB__" in result.detail
+
+
+def test_a_poll_that_fails_temporarily_is_waited_through(aws) -> None:
+    """InvokeRestApi answering InternalServerException once (a busy web server) does not make the carrier unusable."""
+    dag = ProbeDag(USABLE, polls=2)
+    failed: list[str] = []
+
+    def flaky(method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+        if method == "GET" and "/dagRuns/" in path and not failed:
+            failed.append(path)
+            raise client_error("InternalServerException", "the Airflow REST API did not answer within 10s")
+        return dag.handle(method, path, query, body)
+
+    aws.mwaa.rest_handler = flaky
+    result = carriers.probe_task_carrier(AirflowApi(ENVIRONMENT, "3.3.1", mwaa=aws.mwaa), poll=0)
+    assert failed and result.usable, result
 
 
 def test_a_probe_that_never_finishes_says_so(aws) -> None:
