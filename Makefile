@@ -52,10 +52,11 @@ $(SAM)/.ready: | $(UV)
 # One environment per Airflow version: Airflow itself, the project (engine and CLI), the sandbox, and the test tools.
 # Airflow 3 gets MWAA's own package set and pins (sandbox/constraints/<version>/, copied from the MWAA image);
 # the test tools come after, constrained only by MWAA's essential pins, so they never move what MWAA installs.
+# Airflow 2 is installed with the pins of a tested environment (sandbox/constraints/<version>/constraints.txt).
 .SECONDEXPANSION:
 $(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sandbox/constraints/$$*/*.txt) | $(UV)
 	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
-	@if [ -d sandbox/constraints/$* ]; then \
+	@if [ -f sandbox/constraints/$*/requirements.txt ]; then \
 	    set -x; \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -r sandbox/constraints/$*/requirements.txt \
 	        -c sandbox/constraints/$*/airflow_constraints.txt -c sandbox/constraints/$*/mwaa_essential_constraints.txt && \
@@ -64,6 +65,7 @@ $(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sand
 	else \
 	    set -x; \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
+	        $(if $(wildcard sandbox/constraints/$*/constraints.txt),-c sandbox/constraints/$*/constraints.txt) \
 	        "apache-airflow[postgres]==$*" -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
 	fi
 	touch $@
