@@ -51,7 +51,8 @@ $(SAM)/.ready: | $(UV)
 
 # One environment per Airflow version: Airflow itself, the project (engine and CLI), the sandbox, and the test tools.
 # Airflow 3 gets MWAA's own package set and pins (sandbox/constraints/<version>/, copied from the MWAA image);
-# the test tools come after, constrained only by MWAA's essential pins, so they never move what MWAA installs.
+# the test tools come after, held to MWAA's essential pins and to every version the first step installed, so they
+# never move what MWAA installs (unpinned, a tool's dependency once pulled cryptography 51, which breaks Airflow 3.0.6).
 # Airflow 2 is installed with the pins of a tested environment (sandbox/constraints/<version>/constraints.txt).
 .SECONDEXPANSION:
 $(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sandbox/constraints/$$*/*.txt) | $(UV)
@@ -60,8 +61,10 @@ $(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sand
 	    set -x; \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -r sandbox/constraints/$*/requirements.txt \
 	        -c sandbox/constraints/$*/airflow_constraints.txt -c sandbox/constraints/$*/mwaa_essential_constraints.txt && \
+	    $(UV) pip freeze --python $(VENVS)/airflow-$*/bin/python | grep -v -e '^-e ' -e ' @ file:' \
+	        > $(VENVS)/airflow-$*/mwaa-installed.txt && \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -c sandbox/constraints/$*/mwaa_essential_constraints.txt \
-	        -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
+	        -c $(VENVS)/airflow-$*/mwaa-installed.txt -e . -e ./sandbox pytest hypothesis "moto[server,s3,kms,stepfunctions]==5.2.5" isal; \
 	else \
 	    set -x; \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python \
