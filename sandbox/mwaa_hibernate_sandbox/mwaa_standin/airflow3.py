@@ -52,13 +52,12 @@ WEB_LOGIN_SECRET = "MWAA_STANDIN_WEB_LOGIN_SECRET"
 STRIP_VARIABLE = "MWAA_STANDIN_STRIP_WORKER_VARIABLES"
 WEB_TOKEN_SECONDS = 60
 API_SERVERS = 2
-# The Airflow roles the stand-in acts as. MWAA picks the role from the caller's IAM policy, which the stand-in
-# cannot see: InvokeRestApi acts as Op for every caller (the seed fills variables and connections, which User may
-# not), so that the stack's functions need no more than User is not proven by it (docs/development.md); the web
-# login, which only the stack's functions and the CLI use, acts as User, the role their policies name, so the
-# API-server plugin is proven to accept it.
+# The Airflow role the stand-in acts as. MWAA picks the role from the caller's IAM policy, which the stand-in
+# cannot see, and the seed (a person) fills variables and connections, which User may not: InvokeRestApi and the
+# web login both act as Op, one sign-in user as on MWAA. That the stack's functions need no more than the User
+# role their policies name is therefore not proven here (docs/development.md).
 INVOKE_REST_ROLE = "Op"
-WEB_LOGIN_ROLE = "User"
+WEB_LOGIN_ROLE = INVOKE_REST_ROLE
 PROXY_TIMEOUT_SECONDS = 120
 # Every variable name the task carrier may read (mwaa_hibernate_runtime.connection.NAMINGS), stripped together.
 CREDENTIAL_VARIABLES = (
