@@ -42,7 +42,10 @@ def test_the_schedule_wakes_the_environment_before_the_first_run(cycle: adaptive
     assert when(planned["due_at"]) == cycle.dags.first_run
     wake = next(f for f in cycle.fired if f.name == "adaptive-wake")
     assert wake.fired_at >= wake.due  # strictly when due
-    assert cycle.wake is not None and cycle.wake["status"] == "SUCCEEDED", (cycle.wake.get("error"), cycle.wake.get("cause"))
+    assert cycle.wake is not None and cycle.wake["status"] == "SUCCEEDED", (
+        cycle.wake.get("error"),
+        cycle.wake.get("cause"),
+    )
     measured = cycle.history["wakes"][-1]  # recorded when the restore was done, before the wake's last steps
     assert measured["trigger"] == "adaptive" and when(measured["due_at"]) == cycle.dags.first_run
     assert when(measured["awake_at"]) <= cycle.dags.first_run, f"the wake ended after the run it was for: {measured}"

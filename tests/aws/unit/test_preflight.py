@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -214,6 +215,7 @@ def test_the_lock_of_an_execution_that_ended_is_taken_over(aws, state_machines) 
     ended = state_machines.start_execution(stateMachineArn=HIBERNATE_SM, name="ended")["executionArn"]
     lock.acquire(environment=ENVIRONMENT, bucket=aws.bucket, execution_arn=ended, flow="hibernate")
     state_machines.stop_execution(executionArn=ended)
+    _wait_until_stopped(state_machines, ended)  # moto's interpreter stops it on its own thread
 
     assert hibernate(aws)["action"] == "HIBERNATE"
     assert (
@@ -250,3 +252,10 @@ def test_inconsistent_timeouts_are_refused_before_anything_is_touched(settings, 
     preflight.check_timeouts(
         {"export_timeout_seconds": 5400, "drain_timeout_minutes": 30, "callback_heartbeat_seconds": 900}
     )
+
+
+def _wait_until_stopped(sfn, arn: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still RUNNING after stop_execution"
+        time.sleep(0.05)
