@@ -251,6 +251,8 @@ def _check_every_table_is_there(manifest: Manifest, schema: Schema, engine: Engi
         for name, table in schema.tables.items()
         if table.policy.kind is not Kind.OWNED and manifest.file_for(name) is None
     )
+    if not missing:
+        return
     with engine.connect() as conn:
         missing = [
             name

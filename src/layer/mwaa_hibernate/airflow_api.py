@@ -103,20 +103,24 @@ class AirflowApi:
     def _paused_mask(self) -> dict[str, Any] | None:
         return {"update_mask": "is_paused"} if self.airflow3 else None
 
-    def dags(self, *, paused: bool | None = None) -> Iterator[Dag]:
-        """Every DAG (stale ones too), page by page."""
+    def _raw_dags(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """GET /dags page by page, as Airflow answers it."""
         offset = 0
         while True:
-            query: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "order_by": "dag_id"}
-            if paused is not None:
-                query["paused"] = paused
-            query.update({"exclude_stale": False} if self.airflow3 else {"only_active": False})
+            query: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "order_by": "dag_id", **filters}
             page = self.call("GET", "/dags", query=query) or {}
             found = page.get("dags", [])
-            yield from (self._dag(raw) for raw in found)
+            yield from found
             offset += len(found)
             if not found or offset >= int(page.get("total_entries", 0)):
                 return
+
+    def dags(self, *, paused: bool | None = None) -> Iterator[Dag]:
+        """Every DAG (stale ones too), page by page."""
+        filters: dict[str, Any] = {"exclude_stale": False} if self.airflow3 else {"only_active": False}
+        if paused is not None:
+            filters["paused"] = paused
+        return (self._dag(raw) for raw in self._raw_dags(**filters))
 
     def patch_matching(self, pattern: str, *, paused: bool) -> dict[str, Any]:
         """One bulk call: set `is_paused` on DAGs whose id contains `pattern` (ILIKE) and (Airflow 3) are not so
@@ -162,31 +166,24 @@ class AirflowApi:
         """Each user DAG's schedule facts (v1: `schedule_interval`, `next_dagrun_create_after`; v2:
         `timetable_summary`, `next_dagrun_run_after`); the hibernation DAGs are left out."""
         facts: list[DagFacts] = []
-        offset = 0
-        while True:
-            query: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "order_by": "dag_id"}
-            page = self.call("GET", "/dags", query=query) or {}
-            found = page.get("dags", [])
-            for raw in found:
-                if raw["dag_id"] in HIBERNATION_DAG_IDS:
-                    continue
-                if self.airflow3:
-                    schedule, next_run = raw.get("timetable_summary"), raw.get("next_dagrun_run_after")
-                else:
-                    schedule = schedule_from_rest(raw.get("schedule_interval"))
-                    next_run = raw.get("next_dagrun_create_after")
-                facts.append(
-                    classify(
-                        raw["dag_id"],
-                        paused=bool(raw.get("is_paused")),
-                        schedule=schedule,
-                        next_run=parse_timestamp(next_run),
-                        description=raw.get("timetable_description"),
-                    )
+        for raw in self._raw_dags():
+            if raw["dag_id"] in HIBERNATION_DAG_IDS:
+                continue
+            if self.airflow3:
+                schedule, next_run = raw.get("timetable_summary"), raw.get("next_dagrun_run_after")
+            else:
+                schedule = schedule_from_rest(raw.get("schedule_interval"))
+                next_run = raw.get("next_dagrun_create_after")
+            facts.append(
+                classify(
+                    raw["dag_id"],
+                    paused=bool(raw.get("is_paused")),
+                    schedule=schedule,
+                    next_run=parse_timestamp(next_run),
+                    description=raw.get("timetable_description"),
                 )
-            offset += len(found)
-            if not found or offset >= int(page.get("total_entries", 0)):
-                return facts
+            )
+        return facts
 
     def activity(self) -> Activity:
         """How many runs are queued and running, and of which DAGs (the first page of each)."""
