@@ -11,8 +11,9 @@ SAM := $(VENVS)/sam
 # The Airflow versions the engine is tested on, and the Python each runs on in MWAA.
 AIRFLOW_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.2.1 3.3.1
 airflow_python = $(if $(filter 2.10.%,$(1)),3.11,3.12)
-# The end-to-end suite (full cycles; failures at every step on the first run of each major): the newest Airflow of
-# each major, and on Airflow 3 once per carrier (version:carrier; see tests/e2e/conftest.py).
+# The end-to-end suite (full cycles; failures at every step on the first run, at the steps that go through Airflow on
+# another major's first run): the newest Airflow of each major, and on Airflow 3 once per carrier (version:carrier;
+# see tests/e2e/conftest.py).
 E2E_RUNS ?= 2.11.2:in-process 3.3.1:task 3.3.1:api-server
 LAMBDA_PYTHON := 3.13
 SAM_CLI_VERSION := 1.170.0
@@ -54,9 +55,11 @@ $(SAM)/.ready: | $(UV)
 # the test tools come after, held to MWAA's essential pins and to every version the first step installed, so they
 # never move what MWAA installs (unpinned, a tool's dependency once pulled cryptography 51, which breaks Airflow 3.0.6).
 # Airflow 2 is installed with the pins of a tested environment (sandbox/constraints/<version>/constraints.txt).
+# A rebuild starts from an empty environment: a freeze taken on top of an earlier build would pin what the test tools
+# left behind (once joserfc 1.8.0, which needs a newer cryptography than MWAA's 42.0.8) and make step 3 unsolvable.
 .SECONDEXPANSION:
 $(VENVS)/airflow-%/.done: pyproject.toml sandbox/pyproject.toml $$(wildcard sandbox/constraints/$$*/*.txt) | $(UV)
-	$(UV) venv --quiet --allow-existing --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
+	$(UV) venv --quiet --clear --python "$$(scripts/find-python $(call airflow_python,$*))" $(VENVS)/airflow-$*
 	@if [ -f sandbox/constraints/$*/requirements.txt ]; then \
 	    set -x; \
 	    $(UV) pip install --quiet --python $(VENVS)/airflow-$*/bin/python -r sandbox/constraints/$*/requirements.txt \

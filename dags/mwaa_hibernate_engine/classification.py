@@ -136,8 +136,16 @@ TABLES: dict[str, TablePolicy] = {
     ),
     "import_error": _owned("Parse errors of DAG files: recomputed by the new environment's parser."),
     "dag_warning": _owned("DAG warnings (e.g. non-existent pools): recomputed by the parser and scheduler."),
-    "dag_tag": _owned("Tags come from the DAG definitions and are rewritten on every parse."),
-    "dag_owner_attributes": _owned("Owner links come from the DAG definitions and are rewritten on every parse."),
+    "dag_tag": _merged(
+        "Tags come from the DAG definitions and every parse rewrites them. Restored where the new environment "
+        "has none yet: a DAG not parsed yet, or whose file is gone, keeps the tags users filter by (a tag its "
+        "file dropped meanwhile is removed by the next parse).",
+        key=("dag_id", "name"),
+    ),
+    "dag_owner_attributes": _merged(
+        "Owner links come from the DAG definitions and every parse rewrites them; restored like `dag_tag`.",
+        key=("dag_id", "owner"),
+    ),
     "dag_priority_parsing_request": _owned("Requests to re-parse a file now: meaningless for a fresh parser."),
     "dag_pickle": _copied("Pickled DAGs referenced by dag.pickle_id (legacy; usually empty).", majors=AIRFLOW2),
     "callback_request": _owned(

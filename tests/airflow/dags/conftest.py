@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from mwaa_hibernate_sandbox.airflow_instance import AirflowInstance
+from mwaa_hibernate_sandbox.moto_patches import patched_step_functions
 from mwaa_hibernate_sandbox.postgres import PostgresCluster
 
 from .hibernation_support import AWS_TEST_ENV, Moto, clone_migrated
@@ -68,11 +69,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
-    """A moto server with Step Functions executing state machines for real (its ASL interpreter on)."""
+    """A moto server with Step Functions executing state machines for real (its ASL interpreter on), with the
+    sandbox's interpreter fixes (a stopped execution's waiting task ends at once, as on AWS)."""
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, patched_step_functions():
         for name, value in AWS_TEST_ENV.items():
             mp.setenv(name, value)
         mp.delenv("AWS_PROFILE", raising=False)
