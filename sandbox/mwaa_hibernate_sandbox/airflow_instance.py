@@ -37,7 +37,9 @@ from .postgres import free_port
 # Scheduler settings that make a local instance react in seconds rather than minutes, on two cores.
 FAST_SCHEDULER = {
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-    "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+    # Airflow's default: a new or changed file is parsed at once anyway; re-parsing unchanged files every 5 s kept
+    # about a quarter of a core busy per environment (measured on Airflow 3: 0.40 cores idle at 5 s, 0.14 at 30 s).
+    "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
     "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
     "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
     "AIRFLOW__CORE__PARALLELISM": "4",
@@ -48,7 +50,7 @@ FAST_SCHEDULER = {
 # The same for Airflow 3, where the DAG processor is a process of its own and the scheduler's options moved.
 FAST_AIRFLOW3 = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # lists the DAG folder (default 300 s)
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",  # re-parses a file at most this often (30 s)
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",  # the default, as above (FAST_SCHEDULER)
     "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
     "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "300",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
