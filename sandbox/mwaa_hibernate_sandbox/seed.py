@@ -153,6 +153,14 @@ class AirflowApi:
             return False
         return True
 
+    def import_errors(self) -> str:
+        """The files Airflow could not import and the last line of each error (what a person looks at first)."""
+        answer = self.call("GET", "/importErrors", query={"limit": 100})
+        return "; ".join(
+            f"import error in {error['filename']}: {error['stack_trace'].strip().splitlines()[-1]}"
+            for error in answer.get("import_errors", [])
+        )
+
     def paused_states(self) -> dict[str, bool]:
         """Every DAG's is_paused, as the REST API shows it."""
         states: dict[str, bool] = {}
@@ -293,12 +301,17 @@ def seed_history(
     report.pools = 1
     say(f"{report.variables} variables, {report.connections} connections, pool {POOL['name']}")
 
-    wait_until(
-        lambda: all(api.exists(f"/dags/{dag_id}") for dag_id in DEMO_DAG_IDS),
-        timeout=PARSE_TIMEOUT_SECONDS,
-        interval=1,
-        what=f"the scheduler to parse {', '.join(DEMO_DAG_IDS)}",
-    )
+    try:
+        wait_until(
+            lambda: all(api.exists(f"/dags/{dag_id}") for dag_id in DEMO_DAG_IDS),
+            timeout=PARSE_TIMEOUT_SECONDS,
+            interval=1,
+            what=f"the scheduler to parse {', '.join(DEMO_DAG_IDS)}",
+        )
+    except TimeoutError as exc:
+        missing = [dag_id for dag_id in DEMO_DAG_IDS if not api.exists(f"/dags/{dag_id}")]
+        errors = api.import_errors() or "no import errors"
+        raise SeedError(f"{exc}; not listed: {', '.join(missing)}; {errors}") from exc
     for dag_id in {run.dag_id for run in RUNS}:
         api.set_paused(dag_id, False)
     for run in RUNS:

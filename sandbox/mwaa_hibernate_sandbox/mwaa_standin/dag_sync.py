@@ -33,6 +33,7 @@ class S3DagSync:
         self.target = target
         self.interval = interval
         self._etags: dict[str, str] = {}
+        self._pass = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,7 +61,15 @@ class S3DagSync:
         return cls(s3=s3, bucket=bucket, prefix=f"{path}/" if path else "", target=target, interval=interval)
 
     def sync_once(self) -> list[str]:
-        """One pass; return the relative paths it wrote or removed. Unreachable S3 or no bucket: nothing."""
+        """One pass; return the relative paths it wrote or removed. Unreachable S3 or no bucket: nothing.
+
+        Passes never overlap: an environment update runs one from its own thread while the background one may be
+        downloading the same files through the same temporary names (the second rename then failed and ended the
+        background thread, so the folder stopped following S3)."""
+        with self._pass:
+            return self._sync_once()
+
+    def _sync_once(self) -> list[str]:
         try:
             listed = self._listing()
         except Exception as error:  # no bucket (yet), moto not up: MWAA just syncs nothing either
@@ -82,7 +91,8 @@ class S3DagSync:
 
     def forget(self) -> None:
         """Download everything again on the next pass (the folder was rewritten from elsewhere)."""
-        self._etags.clear()
+        with self._pass:
+            self._etags.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"dag-sync-{self.bucket}", daemon=True)
@@ -95,7 +105,10 @@ class S3DagSync:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.sync_once()
+            try:
+                self.sync_once()
+            except Exception:  # one bad pass (a file removed under it) must not end the sync for good
+                logger.exception("DAG sync from s3://%s/%s failed; trying again", self.bucket, self.prefix)
 
     def _listing(self) -> dict[str, str]:
         found = {}

@@ -126,5 +126,6 @@ def test_an_import_error_comes_back_with_airflows_text(world, tmp_path) -> None:
 
 def test_a_dag_that_never_appears_times_out_naming_it(world, tmp_path) -> None:
     # Valid Python without the words Airflow's safe mode looks for: the DAG processor never parses it.
-    with pytest.raises(DagParseTimeout, match="had not parsed mwaa_hibernate_export 8 s after the upload"):
+    # The other two DAGs may be parsed by then or not (a busy machine): the message names whatever is missing.
+    with pytest.raises(DagParseTimeout, match=r"had not parsed (\w+, )*mwaa_hibernate_export(, \w+)* 8 s after"):
         _install(world, _dags_folder(tmp_path, "x = 1\n"), timeout=8)

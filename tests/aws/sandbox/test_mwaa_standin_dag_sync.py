@@ -45,3 +45,34 @@ def test_without_an_s3_endpoint_there_is_no_sync(tmp_path) -> None:
     assert S3DagSync.for_environment(config, {"AWS_DEFAULT_REGION": "us-east-1"}, tmp_path, 1) is None
     sync = S3DagSync.for_environment(config, {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, tmp_path, 1)
     assert (sync.bucket, sync.prefix) == (BUCKET, "dags/")
+
+
+def test_a_pass_started_while_another_downloads_waits_for_it(s3, tmp_path) -> None:
+    """An environment update syncs from its own thread while the background pass may be mid-download."""
+    import threading
+
+    s3.put_object(Bucket=BUCKET, Key="dags/etl.py", Body=b"v1")
+    sync = S3DagSync(s3=s3, bucket=BUCKET, prefix="dags/", target=tmp_path, interval=1)
+    downloading, release = threading.Event(), threading.Event()
+    real_get = s3.get_object
+
+    def slow_get(**kwargs):
+        if not downloading.is_set():  # only the first pass's download is held
+            downloading.set()
+            release.wait(timeout=30)
+        return real_get(**kwargs)
+
+    s3.get_object = slow_get
+    first = threading.Thread(target=sync.sync_once)
+    first.start()
+    assert downloading.wait(timeout=30)
+    second: list[list[str]] = []
+    other = threading.Thread(target=lambda: second.append(sync.forget() or sync.sync_once()))
+    other.start()
+    other.join(timeout=0.5)
+    assert other.is_alive(), "the second pass ran inside the first one"
+    release.set()
+    first.join(timeout=30)
+    other.join(timeout=30)
+    assert second == [["etl.py"]] and (tmp_path / "etl.py").read_bytes() == b"v1"
+    assert not list(tmp_path.glob(".*.sync")), "a temporary file was left behind"
