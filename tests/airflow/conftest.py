@@ -8,7 +8,7 @@ Real PostgreSQL, real Airflow, no mocks. What is here, for the engine and the DA
 - `make_airflow` (session): a factory, `make_airflow("name", dags={...}, fernet_key=None, sqlite=False)`,
   returning a `mwaa_hibernate_sandbox.airflow_instance.AirflowInstance` whose database is a copy of one
   migrated by `airflow db migrate` of the venv running pytest (once per session: `CREATE DATABASE ...
-  TEMPLATE`), or, with `sqlite=True`, a SQLite file in its home migrated for it. On Airflow 3 the
+  TEMPLATE`), or, with `sqlite=True`, a SQLite file in its home: a copy of one migrated on first use. On Airflow 3 the
   database is prepared as MWAA prepares it (owned by `adminuser`, used by the non-superuser `airflow_user`)
   and already has the Admin user the REST API is called as. `dags` maps file names to DAG
   source (written into the instance's own DAG folder); `SEED_DAGS` below are the standard ones. Each
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 import sys
 import uuid
 import warnings
@@ -235,6 +236,15 @@ def make_airflow(
     pg_cluster: PostgresCluster, migrated_template: MigratedTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., AirflowInstance]]:
     instances: list[AirflowInstance] = []
+    sqlite_template: list[Path] = []  # a SQLite file migrated once, on first use; each SQLite instance gets a copy
+
+    def migrated_sqlite(path: Path) -> None:
+        if not sqlite_template:
+            home = tmp_path_factory.mktemp("sqlite_template")
+            url, bin_dir = f"sqlite:///{home}/airflow.db", Path(sys.executable).parent
+            AirflowInstance(home=home, db_url=url, dags_folder=home, bin_dir=bin_dir).migrate()
+            sqlite_template.append(home / "airflow.db")
+        shutil.copyfile(sqlite_template[0], path)
 
     def make(
         name: str, *, dags: dict[str, str] | None = None, fernet_key: str | None = None, sqlite: bool = False
@@ -247,6 +257,7 @@ def make_airflow(
             (dags_folder / file_name).write_text(source)
         kwargs: dict[str, str] = {"fernet_key": fernet_key} if fernet_key is not None else {}
         if sqlite:
+            migrated_sqlite(home / "airflow.db")
             url = f"sqlite:///{home}/airflow.db"
         elif AIRFLOW_MAJOR >= 3:
             mwaa = pg_cluster.create_mwaa_database(db, template=migrated_template.name)
@@ -254,14 +265,13 @@ def make_airflow(
             kwargs["api_password"] = str(migrated_template.api_password)
         else:
             url = pg_cluster.clone_database(migrated_template.name, db)
+        if AIRFLOW_MAJOR < 3:
             # No CLI ran in this home yet, so Airflow 2 has not written its default airflow.cfg, and a snippet's
             # `conf.set("core", ...)` finds no section: an airflow.cfg with the section (the rest defaults).
             (home / "airflow.cfg").write_text("[core]\n")
         instance = AirflowInstance(
             home=home, db_url=url, dags_folder=dags_folder, bin_dir=Path(sys.executable).parent, **kwargs
         )
-        if sqlite:
-            instance.migrate()
         instances.append(instance)
         return instance
 
